@@ -115,7 +115,7 @@ def info(signal) -> MovieInfo:
     if sig_axes:
         ax = sig_axes[0]
         pixel_size = float(ax.scale)
-        pixel_unit = None if ax.units in (None, "", "<undefined>") else str(ax.units)
+        pixel_unit = None if str(ax.units) in ("None", "", "<undefined>") else str(ax.units)
     n_frames = int(am.navigation_size) if am.navigation_dimension else 1
     frame_time = get(signal, "frame_time")
     tem = signal.metadata.get_item("Acquisition_instrument.TEM", None)

@@ -1,0 +1,76 @@
+"""Describe many data files at once: what loads, with which calibration, and what is doubtful.
+
+Used by notebook 01 (a table over every bundled real file) and by ``temnb info``.
+Warnings raised while loading are collected into the row rather than printed, so
+the table says everything about a file in one place.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from .errors import TemnbError
+
+COLUMNS = ("file", "shape", "dtype", "pixel", "frame time", "counts", "notes")
+
+
+def describe(path, *, lazy: bool = True) -> dict:
+    """Load *path* (lazily by default) and summarise it as one table row.
+
+    A file temnb cannot read gives a row whose ``error`` says why, instead of
+    stopping a survey of many files.
+    """
+    from .io import load
+    from .metadata import info
+
+    row = {"file": Path(str(path)).name, "path": str(path), "error": None, "warnings": []}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            signal = load(path, lazy=lazy)
+        except TemnbError as exc:
+            row["error"] = exc.problem
+            return row
+    summary = info(signal)
+    row.update(summary.as_dict())
+    row["warnings"] = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning)})
+    return row
+
+
+def survey(paths, *, lazy: bool = True) -> list[dict]:
+    """:func:`describe` for each path, in order."""
+    return [describe(p, lazy=lazy) for p in paths]
+
+
+def _cell(row, column) -> str:
+    if row.get("error"):
+        return {"file": row["file"], "notes": f"ERROR: {row['error']}"}.get(column, "")
+    if column == "file":
+        return row["file"]
+    if column == "shape":
+        return " x ".join(str(n) for n in row["shape"])
+    if column == "dtype":
+        return row["dtype"]
+    if column == "pixel":
+        unit = row["pixel_unit"] or "(no unit)"
+        return f"{row['pixel_size']:.5g} {unit}"
+    if column == "frame time":
+        if row["n_frames"] == 1:
+            return "-"
+        return "unknown" if row["frame_time"] is None else f"{row['frame_time']:.4g} s"
+    if column == "counts":
+        return {True: "yes", False: "no"}.get(row["counts"], "unknown")
+    if column == "notes":
+        return str(len(row["notes"]))
+    raise KeyError(column)
+
+
+def format_table(rows, columns=COLUMNS) -> str:
+    """A plain-text table of survey rows (monospace, for notebooks and the terminal)."""
+    cells = [[_cell(row, c) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) if cells else len(c)
+              for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in cells]
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""Every notebook of the series: its skeleton, and a papermill run with smoke parameters.
+
+The run goes through ``temnb.run.run_series`` — the same path as ``temnb run`` — once per
+test session; the tests then read the numbers each notebook recorded in its JSON.
+"""
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from temnb.record import read_results
+from temnb.run import run_series
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+SKELETON = ["## Goal", "## Parameters", "## Setup", "## Data", "## Method", "## Quality check",
+            "## Record", "## Environment report"]
+REQUIRED_PARAMETERS = {"DATA", "PRESET", "SEED", "DEVICE", "OUT_DIR"}
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def _source(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_the_series_has_notebooks_00_to_02():
+    names = [p.stem for p in NOTEBOOKS]
+    assert names[:3] == ["00_welcome", "01_loading_k2_k3_data", "02_poisson_statistics"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_follows_the_skeleton(path):
+    cells = _cells(path)
+    markdown = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
+    positions = [markdown.find(heading) for heading in SKELETON]
+    missing = [h for h, pos in zip(SKELETON, positions) if pos < 0]
+    assert not missing, f"{path.name} lacks the sections {missing}"
+    assert positions == sorted(positions), f"{path.name}: skeleton sections out of order"
+    assert "Expected run time" in markdown, f"{path.name} does not state its expected run time"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_is_first_and_holds_literals_only(path):
+    code_cells = [c for c in _cells(path) if c["cell_type"] == "code"]
+    first = code_cells[0]
+    assert "parameters" in first["metadata"].get("tags", []), f"{path.name}: first code cell not tagged"
+    tree = ast.parse(_source(first))
+    names = set()
+    for node in tree.body:
+        assert isinstance(node, ast.Assign), f"{path.name}: parameters cell has a non-assignment"
+        ast.literal_eval(node.value)  # raises if it is not a literal
+        names.update(t.id for t in node.targets)
+    assert REQUIRED_PARAMETERS <= names, f"{path.name}: missing {REQUIRED_PARAMETERS - names}"
+    # the next cell expands the preset
+    assert "choose_preset(PRESET" in _source(code_cells[1])
+
+
+@pytest.fixture(scope="session")
+def smoke_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    run_dir = run_series(out_dir=out, preset="smoke", html=False, progress=False)
+    return run_dir, read_results(run_dir)
+
+
+@pytest.mark.notebook
+def test_every_notebook_ran_and_recorded(smoke_results):
+    run_dir, results = smoke_results
+    assert set(results) == {p.stem for p in NOTEBOOKS}
+    for name, result in results.items():
+        assert (run_dir / f"{name}.ipynb").exists()
+        assert result["records"], f"{name} recorded nothing"
+        assert result["wall_time_s"] > 0 and result["peak_memory_mb"] > 0
+        assert result["params"]["PRESET"] == "smoke"
+
+
+def _value(results, notebook, key):
+    return results[notebook]["records"][key]["value"]
+
+
+@pytest.mark.notebook
+def test_00_sees_a_low_dose_counted_movie(smoke_results):
+    _, results = smoke_results
+    mean = _value(results, "00_welcome", "mean_counts_per_pixel")
+    assert 0.2 < mean < 0.6, "the sample movie should be about 0.45 e-/px/frame"
+    assert _value(results, "00_welcome", "device") == "cpu"
+
+
+@pytest.mark.notebook
+def test_01_loads_every_real_file_and_estimates_the_dose(smoke_results):
+    _, results = smoke_results
+    nb = "01_loading_k2_k3_data"
+    assert _value(results, nb, "real_files_loaded") == 7
+    for key in ("folder_stack_identical", "lazy_frame_identical", "calibration_kept_on_save"):
+        assert _value(results, nb, key) is True, key
+    assert abs(_value(results, nb, "dose_relative_error")) < 0.10
+    assert _value(results, nb, "frame_time") == pytest.approx(0.025)
+
+
+@pytest.mark.notebook
+def test_02_poisson_statistics_hold_on_the_sample(smoke_results):
+    _, results = smoke_results
+    nb = "02_poisson_statistics"
+    assert abs(_value(results, nb, "variance_over_mean") - 1) < 0.05
+    assert abs(_value(results, nb, "dose_relative_error")) < 0.10
+    assert abs(_value(results, nb, "variance_level_slope") - 1) < 0.05
+    assert abs(_value(results, nb, "averaging_slope") - 0.5) < 0.1
+    assert _value(results, nb, "snr_at_045") == pytest.approx(0.45 ** 0.5, rel=0.05)
+    # a real HAADF image behaves like counts once converted with the estimated gain
+    assert _value(results, nb, "haadf_gain") > 1
+    assert abs(_value(results, nb, "haadf_dispersion_after_conversion") - 1) < 0.10
+    # the teaching points about Anscombe at low dose
+    assert _value(results, nb, "anscombe_variance_at_045") < 0.6
+    assert _value(results, nb, "algebraic_inverse_bias_at_045") < -0.15
+    assert abs(_value(results, nb, "exact_inverse_bias_at_045")) < 1e-3

@@ -220,3 +220,27 @@ def test_save_bad_targets(tmp_path):
         temnb.save(hs.signals.Signal2D(np.zeros((2, 2, 4, 4))), tmp_path / "result.png")
     assert os.listdir(tmp_path) == []
     assert md.get(signal, "source") is None
+
+
+def test_single_frame_file_where_a_movie_is_needed_names_the_file(real_dir):
+    import temnb
+    from temnb.errors import TooFewFramesError
+
+    image = temnb.load(real_dir / "stem_haadf_srtio3_clean.emi")
+    with pytest.raises(TooFewFramesError, match="stem_haadf_srtio3_clean.*single frame"):
+        temnb.noise.averaging_gain(image)
+
+
+def test_negative_counts_in_a_file_name_the_file(tmp_path, file_state):
+    import numpy as np
+
+    import temnb
+    from temnb.errors import NotCountsError
+
+    path = tmp_path / "signed_counts.npy"
+    np.save(path, np.array([[[0, 1], [-2, 1]], [[1, 0], [0, 2]]], dtype=np.int16))
+    before = file_state(path)
+    movie = temnb.load(path)
+    with pytest.raises(NotCountsError, match="signed_counts.npy.*negative"):
+        temnb.estimate_dose(movie)
+    assert file_state(path) == before

@@ -116,3 +116,31 @@ def test_02_poisson_statistics_hold_on_the_sample(smoke_results):
     assert _value(results, nb, "anscombe_variance_at_045") < 0.6
     assert _value(results, nb, "algebraic_inverse_bias_at_045") < -0.15
     assert abs(_value(results, nb, "exact_inverse_bias_at_045")) < 1e-3
+
+
+@pytest.mark.notebook
+def test_03_every_classic_filter_beats_raw_and_keeps_the_dose(smoke_results):
+    _, results = smoke_results
+    nb = "03_classic_filters"
+    records = results[nb]["records"]
+    raw = records["psnr_raw"]["value"]
+    filters = [key[len("psnr_"):] for key in records if key.startswith("psnr_") and key != "psnr_raw"]
+    assert len(filters) == 9
+    for name in filters:
+        assert records[f"psnr_{name}"]["value"] > raw, name
+        assert -1 <= records[f"ssim_{name}"]["value"] <= 1
+    assert _value(results, nb, "max_abs_mean_change") < 0.05
+    assert _value(results, nb, "median_mean_change") < -0.5, "the median of Poisson(0.45) counts is 0"
+
+
+@pytest.mark.notebook
+def test_04_simulates_at_the_requested_dose_and_builds_a_cached_dataset(smoke_results):
+    _, results = smoke_results
+    nb = "04_simulating_training_data"
+    assert abs(_value(results, nb, "vacuum_dose") / 0.45 - 1) < 0.10
+    assert _value(results, nb, "dataset_images") > 0
+    assert _value(results, nb, "dataset_rebuild_seconds") < _value(results, nb, "dataset_build_seconds")
+    contrasts = {k: v for k, v in results[nb]["records"].items() if k.startswith("column_contrast_")}
+    kinds = {v["note"] for v in contrasts.values()}
+    assert "white" in kinds and "black" in kinds, "the defocus series spans white and black columns"
+    assert _value(results, nb, "pixel_size") > 0

@@ -1,0 +1,68 @@
+"""PSNR, SSIM and the comparison table, checked against their formulas and the published numbers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from temnb.dummy_data import counted_movie
+from temnb.errors import DataShapeError
+from temnb.metrics import PUBLISHED_045, compare, format_table, psnr, psnr_per_frame, ssim
+
+
+def test_identical_images():
+    clean = np.random.default_rng(0).random((32, 32))
+    assert psnr(clean, clean) == float("inf")
+    assert ssim(clean, clean) == pytest.approx(1.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.01, 10.0), st.floats(0.5, 100.0))
+def test_psnr_matches_formula_for_known_mse(offset, scale):
+    clean = np.linspace(0, scale, 64 * 64).reshape(64, 64)   # range = scale
+    estimate = clean + offset                                 # MSE = offset**2
+    assert psnr(estimate, clean) == pytest.approx(10 * np.log10(scale ** 2 / offset ** 2))
+    assert psnr(estimate, clean, peak=1.0) == pytest.approx(-20 * np.log10(offset))
+
+
+def test_peak_comes_from_the_clean_image():
+    clean = np.zeros((16, 16))
+    clean[0, 0] = 2.0
+    noisy = clean + np.where(np.indices((16, 16)).sum(0) % 2, 50.0, 0.0)
+    mse = np.mean((noisy - clean) ** 2)
+    assert psnr(noisy, clean) == pytest.approx(10 * np.log10(4.0 / mse))
+
+
+def test_shapes_must_match():
+    with pytest.raises(DataShapeError):
+        psnr(np.ones((8, 8)), np.ones((8, 9)))
+    with pytest.raises(DataShapeError):
+        ssim(np.ones((3, 8, 8)), np.ones((8, 8)))
+
+
+def test_movies_signals_and_per_frame():
+    noisy, clean = counted_movie(3, (64, 64), 0.45, seed=0)
+    per_frame = psnr_per_frame(noisy, clean)
+    assert per_frame.shape == (3,)
+    assert per_frame[1] == pytest.approx(psnr(noisy.data[1], clean.data[1]))
+    assert psnr(noisy, clean) == pytest.approx(psnr(noisy.data, clean.data))
+    assert 0 < ssim(noisy, clean) < 0.5          # raw counts at 0.45 e-/px are far from the truth
+
+
+def test_compare_and_table():
+    noisy, clean = counted_movie(1, (64, 64), 0.45, seed=0, as_signal=False)
+    rows = compare({"raw": noisy, "truth": clean}, clean, timings={"raw": 0.0})
+    assert [r["name"] for r in rows] == ["raw", "truth"]
+    assert rows[1]["psnr"] == float("inf") and rows[1]["ssim"] == pytest.approx(1.0)
+    assert rows[0]["seconds"] == 0.0 and rows[1]["seconds"] is None
+    text = format_table(rows, PUBLISHED_045)
+    assert "raw" in text and "3.6" in text
+
+
+def test_published_numbers():
+    assert PUBLISHED_045["raw"]["psnr"] == 3.6
+    assert PUBLISHED_045["adaptive_wiener"] == {"psnr": 21.6, "ssim": None}
+    assert PUBLISHED_045["lowpass"] == {"psnr": 22.4, "ssim": None}
+    assert PUBLISHED_045["anscombe_nlm"] == {"psnr": 26.6, "ssim": None}
+    assert PUBLISHED_045["anscombe_bm3d"] == {"psnr": 22.6, "ssim": 0.80}

@@ -10,9 +10,6 @@ compared with ``scipy.ndimage.gaussian_filter`` on the same frame in the same ru
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import resource
 import sys
 import time
 import warnings
@@ -24,7 +21,8 @@ from scipy import ndimage
 import temnb
 from temnb import dummy_data, filters
 
-RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import finish  # noqa: E402
 
 
 def seconds(func) -> float:
@@ -51,7 +49,7 @@ def main(argv=None) -> int:
         filters.apply(name, frame if data is frame else movie)  # warm-up (imports, FFT plans)
         t = seconds(lambda: filters.apply(name, data)) / n_frames
         rows.append({"task": f"filter {name}", "seconds": t, "mpix_per_s": size * size / 1e6 / t,
-                     "ratio_to_baseline": t / baseline})
+                     "ratio_to_baseline": t / baseline, "baseline": "scipy gaussian_filter"})
     if not args.quick:
         from temnb import simulate, structures
 
@@ -62,21 +60,7 @@ def main(argv=None) -> int:
         t_ctf = seconds(lambda: [wave.image(d, microscope) for d in (-16, -8, 0, 8)]) / 4
         rows.append({"task": "abTEM multislice, 64 A field (256 px), 0.05 A grid", "seconds": t_wave})
         rows.append({"task": "one more defocus from the same exit wave", "seconds": t_ctf})
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024 ** 2)
-    print(f"{'task':<55} {'s/frame':>9} {'Mpix/s':>9} {'x gaussian':>11}")
-    for row in rows:
-        mpix = f"{row['mpix_per_s']:9.2f}" if "mpix_per_s" in row else " " * 9
-        ratio = f"{row['ratio_to_baseline']:11.1f}" if "ratio_to_baseline" in row else ""
-        print(f"{row['task']:<55} {row['seconds']:9.4f} {mpix} {ratio}")
-    print(f"peak memory {peak_mb:.0f} MB")
-    env = temnb.environment_report()
-    report = {"benchmark": "filters_simulation", "quick": args.quick, "frame_size": size,
-              "machine": {k: v for k, v in env.items() if k != "packages"}, "packages": env["packages"],
-              "peak_memory_mb": peak_mb, "rows": rows}
-    out = args.out or RESULTS / f"filters_simulation_{'quick' if args.quick else 'cpu'}_{platform.node() or 'host'}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=str))
-    print("written", out)
+    finish("filters_simulation", rows, quick=args.quick, out=args.out, frame_size=size)
     return 0
 
 

@@ -10,9 +10,6 @@ library call doing the same arithmetic, so they are meaningful on any machine.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import resource
 import sys
 import time
 import warnings
@@ -23,7 +20,8 @@ import numpy as np
 import temnb
 from temnb import counts, datasets, dummy_data, noise
 
-RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import finish  # noqa: E402
 
 
 def timed(func, repeats: int):
@@ -100,27 +98,8 @@ def main(argv=None) -> int:
         add("abTEM exit wave + image (32 A field, 0.05 A grid)",
             timed(lambda: simulate.hrtem_image(scene, -8.0), 1), note="small Pt particle on 2 nm CeO2")
 
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024 ** 2)
-    report = {
-        "benchmark": "foundation",
-        "quick": args.quick,
-        "machine": {"host": platform.node(), "processor": platform.processor() or platform.machine(),
-                    **{k: v for k, v in temnb.environment_report().items() if k != "packages"}},
-        "packages": temnb.environment_report()["packages"],
-        "frame_size": size, "n_frames": n_frames, "repeats": repeats,
-        "peak_memory_mb": peak_mb,
-        "rows": rows,
-    }
-    print(f"{'task':<52} {'seconds':>9} {'Mpix/s':>9} {'x baseline':>11}  baseline")
-    for row in rows:
-        mpix = f"{row['mpix_per_s']:9.1f}" if "mpix_per_s" in row else " " * 9
-        ratio = f"{row['ratio_to_baseline']:11.2f}" if "ratio_to_baseline" in row else " " * 11
-        print(f"{row['task']:<52} {row['seconds']:9.4f} {mpix} {ratio}  {row.get('baseline', '')}")
-    print(f"peak memory {peak_mb:.0f} MB")
-    out = args.out or RESULTS / f"foundation_{'quick' if args.quick else 'cpu'}_{platform.node() or 'host'}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=str))
-    print("written", out)
+    finish("foundation", rows, quick=args.quick, out=args.out, frame_size=size, n_frames=n_frames,
+           repeats=repeats)
     return 0
 
 

@@ -45,7 +45,8 @@ _LAZY = {
 
 _SUBMODULES = {
     "io", "metadata", "counts", "noise", "simulate", "datasets", "dummy_data", "record",
-    "device", "environment", "widgets", "plotting", "cli", "run", "errors",
+    "device", "environment", "widgets", "plotting", "cli", "run", "errors", "survey", "calibration",
+    "structures", "training_data", "filters", "fourier_filters", "metrics",
 }
 
 __all__ = sorted(set(_LAZY) | {"__version__"})

@@ -76,7 +76,6 @@ def rewrap(array, template, *, title: str | None = None, quantity: str | None = 
     out = template._deepcopy_with_new_data(array)
     if getattr(out, "_lazy", False) and isinstance(array, np.ndarray):
         # A computed result of a lazy input is an in-memory signal.
-        out = out._deepcopy_with_new_data(array)
         out._lazy = False
         out._assign_subclass()
     if title is not None:

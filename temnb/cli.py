@@ -92,33 +92,27 @@ def _cmd_run(args) -> int:
     return 0
 
 
-def _format_info(path, info) -> str:
-    rows = [(key, "unknown" if value is None else str(value)) for key, value in info.as_dict().items()
-            if key != "notes"]
-    rows += [("note", note) for note in info.notes]
+def _format_info(row: dict) -> str:
+    skip = {"notes", "warnings", "error", "error_message", "file", "path"}
+    rows = [(key, "unknown" if value is None else str(value)) for key, value in row.items() if key not in skip]
+    rows += [("note", note) for note in row["notes"]]
     width = max(len(key) for key, _ in rows)
-    return "\n".join([str(path)] + [f"  {key:<{width}}  {value}" for key, value in rows])
+    return "\n".join([row["path"]] + [f"  {key:<{width}}  {value}" for key, value in rows])
 
 
 def _cmd_info(args) -> int:
     # Imported here: the CLI must work for `run` and `device` whatever state io is in.
-    import warnings
-
-    from . import io
-    from .errors import TemnbWarning
-    from .metadata import info
+    from .survey import describe
 
     status = 0
     for path in args.files:
-        try:
-            with warnings.catch_warnings():
-                # The same calibration problems are printed below as the signal's notes.
-                warnings.simplefilter("ignore", TemnbWarning)
-                signal = io.load(path, lazy=True)  # lazy: describing a file must not read all of it
-            print(_format_info(path, info(signal)))
-        except TemnbError as exc:
-            print(f"{path}: {exc}" if str(path) not in str(exc) else str(exc), file=sys.stderr)
+        # Lazy: describing a file must not read all of it. Warnings are kept in the row's notes.
+        row = describe(path, lazy=True)
+        if row["error"]:
+            print(row["error_message"], file=sys.stderr)
             status = 1
+        else:
+            print(_format_info(row))
     return status
 
 

@@ -29,7 +29,7 @@ def describe(path, *, lazy: bool = True) -> dict:
         try:
             signal = load(path, lazy=lazy)
         except TemnbError as exc:
-            row["error"] = exc.problem
+            row["error"], row["error_message"] = exc.problem, str(exc)
             return row
     summary = info(signal)
     row.update(summary.as_dict())

@@ -41,12 +41,17 @@ _LAZY = {
     "environment_report": ("temnb.environment", "environment_report"),
     "sample_path": ("temnb.datasets", "sample_path"),
     "load_sample": ("temnb.datasets", "load_sample"),
+    "denoise": ("temnb.inference", "denoise"),
+    "load_model": ("temnb.checkpoint", "load_model"),
+    "save_model": ("temnb.checkpoint", "save_model"),
 }
 
 _SUBMODULES = {
     "io", "metadata", "counts", "noise", "simulate", "datasets", "dummy_data", "record",
     "device", "environment", "widgets", "plotting", "cli", "run", "errors", "survey", "calibration",
     "structures", "training_data", "filters", "fourier_filters", "metrics",
+    "models", "checkpoint", "inference", "train", "supervised", "columns", "column_scores", "video_models",
+    "self_supervised", "align", "no_reference",
 }
 
 __all__ = sorted(set(_LAZY) | {"__version__"})

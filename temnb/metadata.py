@@ -17,6 +17,9 @@ temnb needs lives under ``metadata.temnb``:
 ``temnb.frame_time``      seconds per frame, or absent when unknown
 ``temnb.simulated``       True for simulated data (never mistake them for real)
 ``temnb.calibration_notes``  list of what was normalised or found missing
+``temnb.denoised``        provenance of a network's output (architecture, config,
+                          model folder, training data)
+``temnb.drift_correction``  shifts applied by temnb.align and how they were found
 ========================  =======================================================
 
 Functions here read and write that node; no other module touches the raw keys.
@@ -29,6 +32,8 @@ from typing import Any
 NODE = "temnb"
 
 _KEYS = (
+    "denoised",
+    "drift_correction",
     "source",
     "counts",
     "gain",

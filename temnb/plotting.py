@@ -167,3 +167,40 @@ def poisson_histogram(counts, mean: float, ax=None, *, max_count: int | None = N
     ax.set_title(title or "counts in vacuum", fontsize=9)
     ax.legend(fontsize=8)
     return ax
+
+
+def show_columns(images, detections, titles=None, *, truth=None, ncols=None, size=3.2, suptitle=None,
+                 percentiles=(0.5, 99.5)):
+    """Frames with atomic columns marked: *truth* (a ColumnSet) as open circles — surface
+    columns red, bulk ones white — and each frame's detected ColumnSet as '+' (yellow).
+    Axes in pixels (the column positions are pixel positions).  Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    images = list(images)
+    detections = list(detections)
+    if len(detections) != len(images):
+        raise ParameterError(f"{len(images)} images but {len(detections)} column sets")
+    titles = list(titles) if titles is not None else [None] * len(images)
+    ncols = ncols or len(images)
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.ravel()[len(images):]:
+        ax.axis("off")
+    for ax, image, found, title in zip(axes.ravel(), images, detections, titles):
+        array = np.asarray(image.data if is_signal(image) else image, dtype=float)
+        low, high = np.percentile(array, percentiles)
+        ax.imshow(array, cmap="gray", vmin=low, vmax=high)
+        if truth is not None and len(truth):
+            surface = truth.surface if truth.surface is not None else np.zeros(len(truth), bool)
+            for mask, colour in ((surface, "red"), (~surface, "white")):
+                r, c = truth.positions_px[mask].T
+                ax.scatter(c, r, s=60, facecolors="none", edgecolors=colour, linewidths=1.0)
+        if found is not None and len(found):
+            r, c = found.positions_px.T
+            ax.scatter(c, r, marker="+", s=40, color="yellow", linewidths=1.0)
+        ax.set_title(title or "", fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig

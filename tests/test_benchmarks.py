@@ -31,3 +31,30 @@ def test_filters_benchmark_quick_run_covers_every_filter(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert {f"filter {name}" for name in FILTERS} <= {row["task"] for row in rows}
     assert all(row["seconds"] > 0 for row in rows)
+
+
+def test_networks_benchmark_quick_run_times_inference_and_training(tmp_path):
+    from pytest import approx
+
+    path = BENCH.parent / "bench_networks.py"
+    spec = importlib.util.spec_from_file_location("bench_networks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "networks.json"
+    # One torch thread: steady on a busy CI machine; main() restores the process-wide setting.
+    assert module.main(["--quick", "--threads", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    by_kind = {kind: [row for row in rows if row["kind"] == kind] for kind in ("baseline", "inference", "training")}
+    assert len(by_kind["baseline"]) == 2  # 2-D Gaussian per frame and 3-D Gaussian on the movie
+    assert {"UNet", "DnCNN"} <= {row["architecture"] for row in by_kind["inference"]}
+    assert sum(row["architecture"] == "UNet" for row in by_kind["inference"]) == 2  # base 32 and workshop base 16
+    for row in by_kind["baseline"] + by_kind["inference"]:
+        assert row["seconds"] > 0 and row["mpix_per_s"] > 0
+    for row in by_kind["inference"]:
+        assert row["ratio_to_baseline"] > 0 and row["frames_timed"] >= 1
+        assert row["mpix_per_s"] * row["seconds"] == approx(128 * 128 / 1e6)  # per-frame figures agree
+    assert len(by_kind["training"]) == 3 and all(row["seconds"] > 0 for row in by_kind["training"])
+    curve = report["psnr_vs_time"]
+    assert [point["epoch"] for point in curve] == [1] and curve[0]["seconds"] > 0
+    assert report["frame_size"] == 128 and report["frames"] == 3

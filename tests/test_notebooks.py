@@ -144,3 +144,35 @@ def test_04_simulates_at_the_requested_dose_and_builds_a_cached_dataset(smoke_re
     kinds = {v["note"] for v in contrasts.values()}
     assert "white" in kinds and "black" in kinds, "the defocus series spans white and black columns"
     assert _value(results, nb, "pixel_size") > 0
+
+
+@pytest.mark.notebook
+def test_05_trains_a_unet_that_denoises_and_saves_a_loadable_model(smoke_results):
+    from temnb.checkpoint import load_model, read_model_card
+
+    _, results = smoke_results
+    nb = "05_supervised_unet"
+    assert _value(results, nb, "psnr_unet") > _value(results, nb, "psnr_raw") + 5
+    assert _value(results, nb, "best_val_psnr") > _value(results, nb, "noisy_val_psnr")
+    assert _value(results, nb, "receptive_field_px") == 52, "smoke preset: a 3-scale U-Net"
+    assert _value(results, nb, "psnr_unet_2_scales") > _value(results, nb, "psnr_raw")
+    for key in ("generalisation_raw", "generalisation_trained_on_every_defocus",
+                "generalisation_trained_on_white_columns_only"):
+        assert key in results[nb]["records"], key
+    folder = Path(_value(results, nb, "model_folder"))
+    card = read_model_card(folder)
+    assert card["architecture"] == "UNet" and card["training_data"]["dose"] == pytest.approx(0.45, rel=0.05)
+    model = load_model(folder, expected="UNet")
+    assert model.receptive_field == 52
+
+
+@pytest.mark.notebook
+def test_06_recovers_the_surface_columns_of_the_sample_particle(smoke_results):
+    _, results = smoke_results
+    nb = "06_surface_structure"
+    assert _value(results, nb, "clean_surface_f1") >= 0.95, "the detector finds every column of the clean frame"
+    assert _value(results, nb, "n_true_surface_columns") == 20
+    # the bundled U-Net (MODEL = "bundled") makes surface columns recoverable; raw frames do not
+    assert _value(results, nb, "unet_surface_f1") > _value(results, nb, "raw_surface_f1") + 0.2
+    for metric in ("precision", "recall", "f1", "jaccard"):
+        assert 0 <= _value(results, nb, f"unet_surface_{metric}") <= 1

@@ -1,0 +1,294 @@
+"""Blind-spot networks of temnb.video_models: blindness by autograd, frozen centre weights,
+circular padding, the FFT low-pass, configs, self-supervised batches and a short training run."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.ndimage import uniform_filter
+
+from temnb import dummy_data, metrics, models
+from temnb import video_models as vm
+from temnb.errors import DataShapeError, ParameterError, TooFewFramesError
+
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # These tensors are tiny: on a busy 2-core machine a second thread costs more than it gives.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+SIZE = 24
+PIXELS = [(0, 0), (7, 12), (12, 12), (23, 23), (5, 22)]
+
+
+def _input_gradient(model, x, y, x_):
+    """d output[0, 0, y, x_] / d input, shape (T, H, W)."""
+    x = x.clone().requires_grad_(True)
+    model(x)[0, 0, y, x_].backward()
+    return x.grad[0]
+
+
+def _small_udvd(**kw):
+    return vm.UDVD(vm.UDVDConfig(channels=8, **kw))
+
+
+BLIND_MODELS = {
+    "udvd": lambda: vm.UDVD(),  # the default config (3 scales)
+    "udvd-2scale-bias": lambda: _small_udvd(n_scales=2, bias=True),
+    "udvd-stack-blind3": lambda: _small_udvd(n_scales=1, blind_region=3),
+    "udvd-blind3": lambda: _small_udvd(blind_region=3),
+    "wcvd": lambda: vm.WCVD(vm.WCVDConfig(features=8, bias=True)),
+    "wcvd-blind3": lambda: vm.WCVD(vm.WCVDConfig(features=8, blind_region=3)),
+    "wcid": lambda: vm.WCID(vm.WCIDConfig(features=8)),
+    "wcid-blind3": lambda: vm.WCID(vm.WCIDConfig(features=8, kernel_sizes=(5, 7), blind_region=3)),
+    # lowpass acts only in eval mode; in training mode the model must still be blind
+    "wcvd-lowpass-train": lambda: vm.WCVD(vm.WCVDConfig(features=8, lowpass=True)).train(),
+}
+
+
+@pytest.mark.parametrize("name", list(BLIND_MODELS))
+def test_output_pixel_does_not_see_its_own_input_pixel(name):
+    torch.manual_seed(0)
+    model = BLIND_MODELS[name]()
+    r = model.config.blind_region // 2
+    centre = model.temporal_window // 2
+    x = torch.rand(1, model.temporal_window, SIZE, SIZE) + 0.1
+    used = 0
+    for y, x_ in PIXELS:
+        grad = _input_gradient(model, x, y, x_)
+        for dy in range(-r, r + 1):
+            for dx in range(-r, r + 1):
+                if 0 <= y + dy < SIZE and 0 <= x_ + dx < SIZE:
+                    assert grad[centre, y + dy, x_ + dx] == 0.0, (y + dy, x_ + dx)
+        # ...but it does use other pixels: the next one outside the blind region (inwards).
+        # (WCVD/WCID end in a ReLU: where it is off, every gradient is 0, hence a count.)
+        step = r + 1 if x_ + r + 1 < SIZE else -(r + 1)
+        used += int(grad[centre, y, x_ + step] != 0.0)
+    assert used >= 3
+
+
+def test_wcvd_uses_the_same_pixel_in_the_neighbouring_frames():
+    torch.manual_seed(1)
+    for blind in (1, 3):
+        model = vm.WCVD(vm.WCVDConfig(features=8, blind_region=blind))
+        x = torch.rand(1, 3, 24, 24) + 0.1
+        y, x_ = torch.nonzero(model(x)[0, 0] > 0)[len(PIXELS)].tolist()  # a pixel where the ReLU is on
+        grad = _input_gradient(model, x, y, x_)
+        assert grad[1, y, x_] == 0.0
+        assert grad[0, y, x_] != 0.0 and grad[2, y, x_] != 0.0
+
+
+def test_udvd_receptive_field_is_exact(monkeypatch):
+    # Gradients through max-pooling reach only the maximum; average pooling has the same support.
+    monkeypatch.setattr(F, "max_pool2d", F.avg_pool2d)
+    torch.manual_seed(2)
+    for kw in ({"n_scales": 2, "blocks_per_scale": 1}, {"n_scales": 1, "blind_region": 3},
+               {"n_scales": 3, "blocks_per_scale": 1}):
+        model = _small_udvd(**kw)
+        half = (model.receptive_field - 1) // 2
+        size = -(-(2 * half + 8) // model.size_multiple) * model.size_multiple
+        x = torch.rand(1, 5, size, size)
+        reach = 0
+        for y in range(half, half + 8):  # every residue of the pooling grid
+            rows = torch.nonzero(_input_gradient(model, x, y, size // 2).abs().sum((0, 2)))
+            assert y - rows.min() <= half and rows.max() - y <= half
+            reach = max(reach, y - int(rows.min()))
+        assert reach == half, kw
+
+
+def _blind_convs(model):
+    return [m for m in model.modules() if isinstance(m, vm._BlindConv)]
+
+
+@pytest.mark.parametrize("cls,cfg", [(vm.WCVD, vm.WCVDConfig(features=8)),
+                                     (vm.WCVD, vm.WCVDConfig(features=8, blind_region=3)),
+                                     (vm.WCID, vm.WCIDConfig(features=8, kernel_sizes=(5, 7), blind_region=3))])
+def test_centre_weights_stay_exactly_zero_under_adam(cls, cfg):
+    torch.manual_seed(3)
+    model = cls(cfg)
+    before = [c.weight.detach().clone() for c in _blind_convs(model)]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
+    for _ in range(20):
+        x = torch.rand(4, model.temporal_window, 16, 16)
+        loss = vm.blind_spot_loss(model(x), x[:, model.temporal_window // 2:][:, :1])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    for conv, old in zip(_blind_convs(model), before):
+        blind = conv.mask == 0
+        assert int(blind.sum()) == cfg.blind_region ** 2
+        assert torch.all(conv.weight[:, :, blind] == 0)
+        assert not torch.allclose(conv.weight, old)  # the other weights did train
+
+
+def test_gradient_hook_masks_the_centre_weight():
+    conv = vm._BlindConv(4, 5, True, 1)
+    (conv.weight ** 2 + conv.weight).sum().backward()  # not through forward: only the hook masks it
+    assert torch.all(conv.weight.grad[:, :, 1, 2, 2] == 0)
+    assert torch.count_nonzero(conv.weight.grad) == conv.weight.numel() - 4
+
+
+def test_wcvd_ensemble_keeps_the_frame_shape_with_circular_padding():
+    torch.manual_seed(4)
+    model = vm.WCVD(vm.WCVDConfig(features=8)).eval()
+    x = torch.rand(2, 3, 20, 33)
+    out = model(x)
+    assert out.shape == (2, 1, 20, 33)
+    # periodic padding: a circular shift of the input circularly shifts the output
+    shifted = model(torch.roll(x, (5, -7), (2, 3)))
+    assert torch.allclose(shifted, torch.roll(out, (5, -7), (2, 3)), atol=1e-6)
+    assert torch.allclose(torch.softmax(model.mix_logits, 0).sum(), torch.tensor(1.0))
+
+
+def test_fft_lowpass_keeps_the_mean_and_removes_a_fine_cosine():
+    y, x = np.mgrid[0:64, 0:64]
+    coarse = 0.5 * np.cos(2 * np.pi * 2 * y / 64)
+    image = 3.0 + coarse + np.cos(2 * np.pi * 20 * x / 64)
+    out = vm.fft_lowpass(image, 64 / 7)
+    assert isinstance(out, np.ndarray) and out.shape == image.shape
+    assert out.mean() == pytest.approx(image.mean(), abs=1e-12)
+    assert np.allclose(out, 3.0 + coarse, atol=1e-9)
+    tensor = vm.fft_lowpass(torch.tensor(image, dtype=torch.float32)[None, None], 64 / 7)
+    assert torch.is_tensor(tensor) and np.allclose(tensor[0, 0].numpy(), 3.0 + coarse, atol=1e-5)
+    with pytest.raises(ParameterError):
+        vm.fft_lowpass(image, 0)
+
+
+def test_lowpass_flag_acts_at_inference_only():
+    torch.manual_seed(5)
+    plain = vm.WCVD(vm.WCVDConfig(features=8)).eval()
+    smooth = vm.WCVD(vm.WCVDConfig(features=8, lowpass=True)).eval()
+    smooth.load_state_dict(plain.state_dict())
+    x = torch.rand(1, 3, 42, 42)
+    assert torch.allclose(smooth(x), vm.fft_lowpass(plain(x), 42 / 7), atol=1e-6)
+    assert torch.allclose(smooth.train()(x), plain(x))
+
+
+CONFIGS = [vm.UDVDConfig(frames=3, channels=16, n_scales=2, blind_region=3, bias=True),
+           vm.WCVDConfig(kernel_sizes=(5, 9), features=4, depth=1, lowpass=True),
+           vm.WCIDConfig(blind_region=3, kernel_sizes=(5,)),
+           vm.N2VConfig(n_scales=2, base_channels=8, mask_fraction=0.02)]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.architecture)
+def test_config_round_trip_through_json_and_build_model(config):
+    d = json.loads(json.dumps(config.to_dict()))
+    assert d["architecture"] == config.architecture
+    again = models.config_from_dict(d)
+    assert again == config and type(again) is type(config)
+    model = models.build_model(d)
+    assert model.config == config
+    assert models.receptive_field(config) == model.receptive_field
+    out = model(torch.rand(1, model.temporal_window, 16, 16))
+    assert out.shape == (1, 1, 16, 16)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: vm.UDVDConfig(frames=4), lambda: vm.UDVDConfig(channels=0), lambda: vm.UDVDConfig(blind_region=2),
+    lambda: vm.UDVDConfig(n_scales=2.0), lambda: vm.UDVDConfig(bias=1),
+    lambda: vm.WCVDConfig(kernel_sizes=(3, 4)), lambda: vm.WCVDConfig(kernel_sizes=()),
+    lambda: vm.WCVDConfig(kernel_sizes=(5, 5)), lambda: vm.WCVDConfig(features=True),
+    lambda: vm.WCVDConfig(kernel_sizes=[[3]]), lambda: vm.WCVDConfig(kernel_sizes=7),
+    lambda: vm.WCIDConfig(blind_region=3), lambda: vm.N2VConfig(mask_fraction=0.5),
+    lambda: vm.N2VConfig(n_scales=1), lambda: vm.UDVDConfig.from_dict({"chanels": 8}),
+    lambda: vm.WCIDConfig.from_dict({"architecture": "WCVD"}),
+])
+def test_bad_configs_raise_parameter_error(make):
+    with pytest.raises(ParameterError):
+        make()
+
+
+def test_wrong_input_shape_is_a_clear_error():
+    with pytest.raises(DataShapeError, match="N, 5, H, W"):
+        vm.UDVD(vm.UDVDConfig(channels=4))(torch.rand(1, 3, 16, 16))
+    with pytest.raises(DataShapeError, match="multiples of 4"):
+        vm.UDVD(vm.UDVDConfig(channels=4))(torch.rand(1, 5, 18, 16))
+
+
+def test_checkpoint_round_trip_keeps_blindness(tmp_path):
+    checkpoint = pytest.importorskip("temnb.checkpoint")
+    model = vm.WCVD(vm.WCVDConfig(features=4))
+    checkpoint.save_model(model, tmp_path / "wcvd")
+    loaded = checkpoint.load_model(tmp_path / "wcvd", expected="WCVD")
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.equal(loaded(x), model.eval()(x))
+    assert _input_gradient(loaded, x, 8, 8)[1, 8, 8] == 0.0
+
+
+def test_self_supervised_batches_and_too_short_movies():
+    movie = np.random.default_rng(0).poisson(0.45, (7, 40, 48)).astype(np.uint16)
+    batches = vm.self_supervised_batches(movie, 5, 32, 4, generator=0, dose=0.45)
+    for _ in range(3):
+        inputs, targets = next(batches)
+        assert inputs.shape == (4, 5, 32, 32) and targets.shape == (4, 1, 32, 32)
+        assert torch.equal(targets, inputs[:, 2:3])
+        assert set(np.unique(inputs.numpy() * 0.45).round(4)) <= set(np.arange(0, 20).astype(float))
+    with pytest.raises(TooFewFramesError, match="4 frame"):
+        vm.self_supervised_batches(movie[:4], 5, 32, 4)
+    with pytest.raises(TooFewFramesError):
+        vm.self_supervised_batches(movie[0], 3, 32, 4)
+    single = next(vm.self_supervised_batches(movie[0], 1, 32, 2))[0]  # a frame is fine for 1-frame models
+    assert single.shape == (2, 1, 32, 32)
+    with pytest.raises(DataShapeError):
+        vm.self_supervised_batches(movie, 5, 64, 4)
+
+
+def test_n2v_mask_hides_the_masked_values():
+    g = torch.Generator().manual_seed(6)
+    batch = torch.randn(3, 1, 20, 24, generator=g)
+    masked, mask = vm.n2v_mask(batch, 0.02, g)
+    assert mask.shape == (3, 1, 20, 24) and mask.sum((1, 2, 3)).tolist() == [10, 10, 10]
+    hit = mask.bool()
+    assert torch.all(masked[hit] != batch[hit])  # the masked pixels' own values are gone
+    assert torch.equal(masked[~hit], batch[~hit])
+    padded = F.pad(batch, (2, 2, 2, 2), mode="reflect")
+    for n, _, y, x in torch.nonzero(hit).tolist():
+        window = padded[n, 0, y: y + 5, x: x + 5]
+        assert (window == masked[n, 0, y, x]).any()  # a value from the 5x5 neighbourhood
+    # the loss sees masked pixels only
+    out = torch.zeros_like(batch)
+    changed = out.clone()
+    changed[~hit] = 5.0
+    assert vm.n2v_loss(out, batch, mask) == vm.n2v_loss(changed, batch, mask)
+
+
+def test_poisson_loss_is_smallest_at_the_mean():
+    y = torch.tensor([0.0, 1.0, 0.0, 3.0])
+    losses = [float(vm.blind_spot_loss(torch.full((4,), c), y, "poisson")) for c in (0.5, 1.0, 1.5)]
+    assert losses[1] < losses[0] and losses[1] < losses[2]
+    with pytest.raises(ParameterError):
+        vm.blind_spot_loss(y, y, "l1")
+
+
+def test_fit_runs_for_video_and_masked_models():
+    noisy, _ = dummy_data.counted_movie(n_frames=6, shape=(32, 32), dose=0.45, seed=9)  # a hyperspy signal
+    for model in (vm.UDVD(vm.UDVDConfig(channels=4, n_scales=2)), vm.N2V(vm.N2VConfig(n_scales=2, base_channels=4))):
+        steps = []
+        losses = vm.fit_self_supervised(model, noisy, steps=3, patch_size=16, batch_size=2, device="cpu",
+                                        progress=False, callback=lambda step, loss: steps.append(step))
+        assert steps == [0, 1, 2] and np.all(np.isfinite(losses)) and not model.training
+    with pytest.raises(ParameterError, match="multiple of 2"):
+        vm.fit_self_supervised(model, noisy, steps=1, patch_size=15, progress=False)
+
+
+def test_short_self_supervised_training_beats_the_raw_counts():
+    noisy, clean = dummy_data.counted_movie(n_frames=1, shape=(128, 128), dose=0.45, seed=7, as_signal=False)
+    torch.manual_seed(8)
+    model = vm.WCID(vm.WCIDConfig(features=16))
+    losses = vm.fit_self_supervised(model, noisy[0], steps=50, patch_size=64, batch_size=8, lr=1e-2,
+                                    dose=0.45, device="cpu", progress=False)
+    assert len(losses) == 50 and not model.training
+    with torch.no_grad():
+        denoised = model(torch.from_numpy(noisy[0] / 0.45).float()[None, None])[0, 0].numpy() * 0.45
+    raw, learned = metrics.psnr(noisy[0].astype(float), clean[0]), metrics.psnr(denoised, clean[0])
+    box3 = metrics.psnr(uniform_filter(noisy[0].astype(float), 3, mode="wrap"), clean[0])
+    assert learned > raw + 10, (raw, learned)  # about -7.9 dB -> 7.4 dB
+    assert learned > box3 + 3, (box3, learned)  # it learned more than a 3x3 mean (1.7 dB)

@@ -190,6 +190,9 @@ def _register_bounded(a, b, max_shift, upsample):
     return shift, error
 
 
+_SHORTEST_SPACING_A = 2.0
+
+
 def _auto_bound(arr):
     """0.45 x the shortest spacing of the strongest Bragg spots (pixels), or None (no lattice)."""
     from .fourier_filters import find_bragg_spots
@@ -241,7 +244,9 @@ def estimate_drift(movie, *, prefilter="gaussian", sigma_A=None, sigma_px: float
     which of those peaks is highest, so an unbounded search jumps by lattice vectors.
     ``'auto'`` (default): 0.45 x the shortest lattice-plane spacing among the strongest
     Bragg spots of the frame-averaged power spectrum (:func:`temnb.fourier_filters.find_bragg_spots`),
-    or unbounded when no spots are found; None: unbounded (skimage's search).  With
+    or, when no spot stands out and the movie is calibrated, 0.45 x 2 A (the shortest
+    spacing lattices commonly show); unbounded without either.  None: unbounded
+    (skimage's search).  Pass a number for drifts larger than the bound.  With
     ``'mean'`` the bound applies to each frame's offset from the average position.
 
     *smooth_frames*: an odd number of frames; when given, the shift trajectory is
@@ -277,6 +282,12 @@ def estimate_drift(movie, *, prefilter="gaussian", sigma_A=None, sigma_px: float
     pre, filter_label = _prefilter(movie, arr, prefilter, sigma_A, sigma_px, template, source)
     if max_shift_px == "auto":
         max_shift_px = _auto_bound(arr)
+        pixel_A = _pixel_size_angstrom(template) if template is not None else None
+        if max_shift_px is None and pixel_A:
+            # No Bragg spot stands out of the raw spectrum (a small crystal at 0.45 e-/px), but the
+            # specimen is still a lattice: bound the search by 0.45 x 2 A, the shortest spacing
+            # that metal and oxide lattices show in projection.
+            max_shift_px = 0.45 * _SHORTEST_SPACING_A / pixel_A
     n = pre.shape[0]
     window = _window(pre.shape[1:])
     shifts = np.zeros((n, 2))

@@ -188,6 +188,7 @@ def recovery_over_realisations(clean_image, truth: ColumnSet, denoiser, *, n: in
     """
     from tqdm.auto import tqdm
 
+    from . import metadata as md
     from ._signals import rewrap
 
     _check_set(truth, "truth")
@@ -209,8 +210,11 @@ def recovery_over_realisations(clean_image, truth: ColumnSet, denoiser, *, n: in
     rows = []
     for k in tqdm(range(int(n)), desc="realisations", disable=not progress):
         noisy = rng.poisson(expected).astype(np.float32)
-        frame = denoiser(rewrap(noisy, template, title=f"Poisson realisation {k}") if template is not None
-                         else noisy)
+        if template is not None:
+            noisy = rewrap(noisy, template, title=f"Poisson realisation {k}")
+            if dose is not None:  # the realisation is at the requested dose, whatever the clean frame's was
+                md.set(noisy, "dose_per_pixel", float(dose))
+        frame = denoiser(noisy)
         out = np.asarray(getattr(frame, "data", frame))
         if out.shape != expected.shape:
             raise DataShapeError(f"the denoiser returned shape {out.shape} for a {expected.shape} frame",

@@ -11,6 +11,7 @@ be checked; this module does that bookkeeping for notebook 09:
   without noise from the truth;
 - :func:`same_ranking` / :func:`kendall_tau`: do two scores order methods alike;
 - :func:`contrast_along_line`: Michelson contrast of line profiles of several images;
+- :func:`spot_to_background`: how far Bragg spots stand above the noise in a power spectrum;
 - :func:`plot_upsnr_vs_psnr`: the scatter with the identity line.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .errors import DataShapeError, ParameterError
 from .no_reference import line_profile, michelson_contrast, umse
 
 __all__ = ["compare_unsupervised", "format_unsupervised_table", "signal_change_bias", "kendall_tau",
-           "same_ranking", "contrast_along_line", "plot_upsnr_vs_psnr"]
+           "same_ranking", "spot_to_background", "contrast_along_line", "plot_upsnr_vs_psnr"]
 
 _DB = 10.0 / np.log(10.0)   # d(10 log10 x) / d(ln x)
 
@@ -97,16 +98,20 @@ def format_unsupervised_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def signal_change_bias(denoised, clean, *, gap: int = 1) -> float:
+def signal_change_bias(denoised, clean, *, gap: int = 1, per_frame: bool = False, as_db: bool = False):
     """The uMSE bias caused by the clean movie changing over 2 * *gap* frames.
 
     Temporal uMSE uses frame t+gap as the reference for frame t and the difference
     between frames t-gap and t+gap as the noise estimate, assuming the clean movie
     is the same in all three.  With the truth *clean* the expected bias is exactly
     ``mean((x[t+g] - f[t])^2) - mean((x[t] - f[t])^2) - mean((x[t-g] - x[t+g])^2) / 2``
-    averaged over frames (noise terms cancel when the denoiser did not see frame
-    t+gap).  0 for a static specimen; drift and moving atoms make it nonzero
-    (mostly positive: uPSNR then under-rates the denoiser).  Data units squared.
+    (noise terms cancel when the denoiser did not see frame t+gap).  0 for a static
+    specimen.  A steady drift makes it NEGATIVE (the noise estimate spans 2 * gap
+    frames of change, the error term only gap: uPSNR flatters the denoiser); a
+    sudden change between t and t+gap makes it positive, one between t-gap and t
+    negative.  Data units squared, averaged over frames (``per_frame=True``: one
+    value per frame ``gap .. T-gap-1``).  ``as_db=True`` gives instead the error it
+    causes in uPSNR, ``-10 log10(1 + bias / MSE)`` dB.
     """
     f, _ = unwrap(denoised)
     x, _ = unwrap(clean)
@@ -117,8 +122,47 @@ def signal_change_bias(denoised, clean, *, gap: int = 1) -> float:
     require_movie(x, min_frames=2 * gap + 1, source=source_label(clean), what=f"a bias with gap={gap}")
     f, x = f.astype(np.float64), x.astype(np.float64)
     t = np.arange(gap, x.shape[0] - gap)
-    return float(np.mean((x[t + gap] - f[t]) ** 2) - np.mean((x[t] - f[t]) ** 2)
-                 - 0.5 * np.mean((x[t - gap] - x[t + gap]) ** 2))
+    axes = (1, 2)
+    mse = np.mean((x[t] - f[t]) ** 2, axis=axes)
+    bias = (np.mean((x[t + gap] - f[t]) ** 2, axis=axes) - mse
+            - 0.5 * np.mean((x[t - gap] - x[t + gap]) ** 2, axis=axes))
+    if not per_frame:
+        bias, mse = bias.mean(), mse.mean()
+    if as_db:
+        return -10 * np.log10(1 + bias / mse)
+    return bias if per_frame else float(bias)
+
+
+def spot_to_background(ps, spots_px, *, radius: int = 1) -> np.ndarray:
+    """Power at each Bragg spot over the azimuthal mean power at the same |k|.
+
+    *ps*: a centred power spectrum array from
+    :func:`temnb.no_reference.power_spectrum` with ``log=False``; *spots_px*: (n, 2)
+    spot positions (ky, kx) in FFT pixels from the centre.  The spot's power is the
+    maximum within *radius* pixels (spots fall between FFT pixels).  1 means the spot
+    is lost in the noise.  A linear filter (Gaussian, low-pass) multiplies spot and
+    background at one |k| alike, so it cannot raise this ratio; only a denoiser that
+    adapts to the image can.
+    """
+    arr, _ = unwrap(ps)
+    if arr.ndim != 2:
+        raise DataShapeError(f"needs one power spectrum (2-D), got shape {arr.shape}")
+    spots = np.atleast_2d(np.asarray(spots_px, dtype=float))
+    if spots.shape[1] != 2:
+        raise ParameterError("spots_px must be (ky, kx) pairs in FFT pixels from the centre")
+    h, w = arr.shape
+    y, x = np.indices(arr.shape)
+    k = np.hypot(y - h // 2, x - w // 2)
+    ring_index = np.floor(k).astype(int).ravel()
+    ring_mean = np.bincount(ring_index, weights=arr.ravel()) / np.maximum(np.bincount(ring_index), 1)
+    out = []
+    for ky, kx in spots:
+        r, c = int(round(ky)) + h // 2, int(round(kx)) + w // 2
+        if not (0 <= r < h and 0 <= c < w):
+            raise ParameterError(f"spot ({ky:g}, {kx:g}) lies outside the {h} x {w} spectrum")
+        patch = arr[max(r - radius, 0):r + radius + 1, max(c - radius, 0):c + radius + 1]
+        out.append(patch.max() / ring_mean[int(np.floor(np.hypot(ky, kx)))])
+    return np.array(out)
 
 
 def kendall_tau(a, b) -> float:
@@ -143,17 +187,19 @@ def contrast_along_line(images: dict, start, end, *, width: int = 1) -> dict:
     """``{name: (profile, Michelson contrast)}`` along the line *start* -> *end* of each image.
 
     Points are (row, column) pixels for arrays, axis units for signals (see
-    :func:`temnb.no_reference.line_profile`).  A movie gives the profile averaged
-    over its frames.  Contrast of a noisy profile is inflated by the noise itself
-    (the max and min are noise extremes): compare with a wide *width* or the truth.
+    :func:`temnb.no_reference.line_profile`).  For a movie the contrast is that of
+    each frame's profile, averaged over frames (a drifting specimen would blur a
+    time-averaged profile), and the profile returned is the frame mean.  The
+    contrast of a noisy profile is inflated by the noise itself (its max and min
+    are noise extremes): compare with the truth, or average over a wide *width*.
+    Small negative undershoots of a denoiser are set to 0 first (an intensity cannot
+    be negative, and Michelson contrast needs values >= 0).
     """
     out = {}
     for name, image in images.items():
-        profile = line_profile(image, start, end, width=width)
-        arr, _ = unwrap(profile)
-        if arr.ndim == 2:
-            arr = arr.mean(axis=0)
-        out[name] = (arr, michelson_contrast(arr))
+        arr, _ = unwrap(line_profile(image, start, end, width=width))
+        frames = np.clip(arr.reshape((-1, arr.shape[-1])), 0, None)
+        out[name] = (frames.mean(axis=0), float(np.mean([michelson_contrast(p) for p in frames])))
     return out
 
 

@@ -186,7 +186,7 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
                 ])
                 x = torch.from_numpy(np.ascontiguousarray(inputs)).to(dev)
                 if dev_type == "cuda":
-                    with torch.autocast("cuda"):
+                    with torch.autocast("cuda", dtype=torch.bfloat16):  # as in training
                         y = net(x)
                 else:
                     y = net(x)

@@ -16,8 +16,9 @@ uMSE is noisy and can be negative when the error is small beside the noise; aver
 over many frames.  The assumptions, and where real data break them:
 
 - *temporal* references are neighbouring frames, so the specimen must not change
-  between them: correct drift first (temnb.align) and expect a positive bias where
-  atoms move;
+  between them: correct drift first (temnb.align).  A steady drift makes uMSE too
+  LOW (uPSNR too high, more so for larger gaps); a single event biases the frames
+  around it up or down depending on its side of frame t;
 - *spatial* references are the other pixels of 2 x 2 blocks, so the image must be
   smooth on the scale of one pixel (oversampled);
 - the denoiser must not have seen the reference noise (see :func:`umse`).

@@ -113,3 +113,18 @@ def test_environment_report_lists_versions():
     assert set(report["packages"]) >= {"hyperspy", "rosettasciio", "scikit-image", "abtem", "torch", "papermill"}
     assert report["cpu_count"] >= 1 and report["total_ram_gb"] > 0
     assert np.__version__ in format_environment_report(report)
+
+
+def test_the_preset_environment_variable_forces_a_preset_and_is_recorded(monkeypatch, tmp_path, capsys):
+    from temnb.record import PRESET_ENV
+
+    monkeypatch.setenv(PRESET_ENV, "smoke")
+    assert choose_preset("full", **TABLE) == TABLE["smoke"]
+    assert "overridden" in capsys.readouterr().out
+    run = NotebookRun("nb", out_dir=tmp_path, params={"PRESET": "workshop"})
+    assert run.params["PRESET"] == "smoke" and run.params["PRESET_written"] == "workshop"
+    monkeypatch.setenv(PRESET_ENV, "Smoke")
+    with pytest.raises(ParameterError, match=PRESET_ENV):
+        choose_preset("full", **TABLE)
+    monkeypatch.setenv(PRESET_ENV, "")
+    assert choose_preset("full", **TABLE) == TABLE["full"]

@@ -197,3 +197,39 @@ def test_09_upsnr_tracks_the_true_psnr_without_ground_truth(smoke_results):
     assert abs(_value(results, nb, "spot_ratio_gaussian") / _value(results, nb, "spot_ratio_raw") - 1) < 0.15
     assert _value(results, nb, "unet_scored") is True
     assert _value(results, nb, "sample_psnr_unet") > _value(results, nb, "sample_psnr_anscombe_nlm")
+
+
+@pytest.mark.notebook
+def test_07_udvd_trained_on_the_movie_itself_is_blind_and_denoises(smoke_results):
+    from temnb.checkpoint import load_model
+
+    _, results = smoke_results
+    nb = "07_unsupervised_video_udvd"
+    records = results[nb]["records"]
+    assert _value(results, nb, "blind_spot_gradient") == 0.0, "the output saw its own input pixel"
+    assert _value(results, nb, "receptive_field_px") == 39
+    assert _value(results, nb, "udvd_gain_over_raw") > 10 and abs(_value(results, nb, "udvd_mean_change")) < 0.5
+    assert _value(results, nb, "upsnr_UDVD") > _value(results, nb, "upsnr_raw")
+    assert _value(results, nb, "final_loss") < _value(results, nb, "initial_loss")
+    for key in ("psnr_udvd_6_frames", "psnr_udvd_12_frames", "psnr_udvd_crop_64", "psnr_udvd_crop_128",
+                "psnr_udvd_blind3_first_frames"):
+        assert key in records, key
+    load_model(_value(results, nb, "model_folder"), expected="UDVD")
+
+
+@pytest.mark.notebook
+def test_08_wcvd_keeps_its_centre_weight_at_zero_and_denoises_an_aligned_movie(smoke_results):
+    from temnb import video_experiments
+    from temnb.checkpoint import load_model
+
+    _, results = smoke_results
+    nb = "08_blind_spot_wcvd"
+    assert _value(results, nb, "drift_error_mean_px") < 0.5
+    assert _value(results, nb, "wcvd_centre_weight") == 0.0
+    assert _value(results, nb, "wcvd_own_pixel_gradient") == 0.0
+    assert _value(results, nb, "wcvd_previous_frame_gradient") > 0, "WCVD may use the neighbouring frames"
+    assert _value(results, nb, "wcvd_gain_over_raw") > 5 and _value(results, nb, "upsnr_WCVD") > _value(results, nb, "upsnr_raw")
+    assert _value(results, nb, "psnr_WCVD_lowpass") > _value(results, nb, "psnr_WCVD")
+    assert _value(results, nb, "ood_contrast_wcvd_sample_lowpass") < 0.2 < _value(results, nb, "ood_contrast_raw")
+    model = load_model(_value(results, nb, "model_folder"), expected="WCVD")
+    assert video_experiments.centre_weight(model) == 0.0

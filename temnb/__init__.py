@@ -51,7 +51,7 @@ _SUBMODULES = {
     "device", "environment", "widgets", "plotting", "cli", "run", "errors", "survey", "calibration",
     "structures", "training_data", "filters", "fourier_filters", "metrics",
     "models", "checkpoint", "inference", "train", "supervised", "columns", "column_scores", "video_models",
-    "self_supervised", "align", "no_reference", "evaluation", "video_experiments",
+    "self_supervised", "align", "no_reference", "evaluation", "video_experiments", "patches",
 }
 
 __all__ = sorted(set(_LAZY) | {"__version__"})

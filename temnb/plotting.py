@@ -204,3 +204,51 @@ def show_columns(images, detections, titles=None, *, truth=None, ncols=None, siz
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+# -- training curves (temnb.train re-exports these) ------------------------------------------
+
+def plot_history(history):
+    """Training loss (log scale) and validation PSNR against epoch; returns the matplotlib Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(9, 3.3))
+    epochs = [h["epoch"] for h in history]
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-")
+    ax_loss.set(xlabel="epoch", ylabel="training loss (MSE)", yscale="log" if history else "linear")
+    psnr = [h["val_psnr"] for h in history]
+    ax_psnr.plot(epochs, psnr, "o-", color="C1")
+    if history:
+        best = int(np.argmax(psnr))
+        ax_psnr.plot(epochs[best], psnr[best], "*", ms=14, color="C3", label=f"best {psnr[best]:.2f} dB")
+        ax_psnr.legend(loc="lower right")
+        fig.suptitle(history[-1].get("stopped", f"epoch {epochs[-1]}"), fontsize=10)
+    ax_psnr.set(xlabel="epoch", ylabel="validation PSNR (dB)")
+    fig.tight_layout()
+    return fig
+
+
+class LiveCurves:
+    """``train(..., callback=LiveCurves())``: redraws the curves in ONE notebook output after every epoch.
+    Uses display(display_id=True) / update (no ipywidgets.Output, which hangs papermill); does nothing
+    outside IPython."""
+
+    def __init__(self):
+        self.handle = None
+
+    def __call__(self, history):
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return
+        if get_ipython() is None:
+            return
+        import matplotlib.pyplot as plt
+
+        fig = plot_history(history)
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+        plt.close(fig)  # else the inline backend shows it once more at the end of the cell

@@ -115,7 +115,8 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
     *tile*: tile size in pixels (default: the whole frame if it has at most
     1024^2 pixels on CPU / 2048^2 on CUDA, else 512); *overlap*: tile overlap
     (default min(receptive_field // 2, tile // 4)).  *batch_size*: frames or tiles
-    per forward pass (default 16 on CUDA, 4 otherwise).  Returns the same kind as
+    per forward pass (default 16 on CUDA; on a CPU 4 for frames up to 512^2, fewer for
+    larger ones, so that a 1024^2 frame goes one at a time).  Returns the same kind as
     *data* (a signal keeps its axes and metadata and gains ``metadata.temnb.denoised``).
     """
     from tqdm.auto import tqdm
@@ -154,7 +155,10 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
     if overlap >= tile:
         raise ParameterError(f"overlap ({overlap} px) must be smaller than the tile ({tile} px)")
     if batch_size is None:
-        batch_size = 16 if dev_type == "cuda" else 4
+        # On a CPU the activations of large frames dominate memory (a 5-frame UDVD needs about
+        # 6 GB per 1024^2 frame): 4 frames of up to 512^2, fewer as the tiles grow, at least 1.
+        tile_pixels = min(tile, hp) * min(tile, wp)
+        batch_size = 16 if dev_type == "cuda" else max(1, min(4, (4 * 512 * 512) // tile_pixels))
     batch_size = _positive_int("batch_size", batch_size)
 
     # Reflect-pad space up to the size multiple (and at least one tile).

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,6 +22,7 @@ from torch import nn
 
 from .errors import CorruptFileError, DataFileError, MissingFileError, ParameterError, TemnbError
 from .models import config_from_dict, count_parameters, receptive_field
+from .record import _atomic_write, _write_json_atomically
 
 __all__ = ["save_model", "load_model", "read_model_card", "WEIGHTS", "CONFIG", "CARD"]
 
@@ -32,26 +31,8 @@ CONFIG = "config.json"
 CARD = "model_card.json"
 
 
-def _atomic_write(path: Path, write) -> None:
-    # Write-then-rename so a reader (or a crash) never sees half a file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_json(path: Path, payload: dict) -> None:
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, default=str)
-            fh.write("\n")
-
-    _atomic_write(path, write)
+    _write_json_atomically(path, payload, default=str)
 
 
 def save_model(model: nn.Module, folder, *, card: dict | None = None) -> Path:

@@ -153,13 +153,9 @@ def true_columns(scene, pixel_size_A: float, *, shift_px=(0.0, 0.0)) -> ColumnSe
 
 def _signal_pixel_size(signal) -> float | None:
     """Angstrom per pixel of a signal's image axes, None if they are not lengths."""
-    from .calibration import _ureg, normalise_unit, unit_kind
+    from .fourier_filters import _pixel_size_angstrom
 
-    axis = signal.axes_manager.signal_axes[0]
-    units = normalise_unit(axis.units)
-    if unit_kind(units) != "length":
-        return None
-    return float((axis.scale * _ureg()(units)).to("angstrom").magnitude)
+    return _pixel_size_angstrom(signal)
 
 
 def _image(image, pixel_size_A, what):

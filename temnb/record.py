@@ -138,18 +138,27 @@ def _now() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def _write_json_atomically(path: Path, payload: dict) -> None:
-    # Write-then-rename so a reader (or a crash) never sees half a file.
+def _atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` then rename over *path*: a reader (or a crash) never sees half a file."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2)
-            fh.write("\n")
+        write(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_json_atomically(path: Path, payload, *, default=None, indent: int = 2) -> None:
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=indent, default=default)
+            fh.write("\n")
+
+    _atomic_write(path, write)
 
 
 def _in_notebook() -> bool:

@@ -39,6 +39,7 @@ import numpy as np
 from . import metadata as md
 from . import simulate as sim
 from .errors import DataFileError, ParameterError
+from .record import _write_json_atomically
 from .structures import (
     CEO2_LATTICE_CONSTANT, PARTICLE_TAG, PT_LATTICE_CONSTANT, SUPPORT_TAG, Scene,
     build_scene, particle_diameter_nm, place_in_field_of_view,
@@ -373,9 +374,7 @@ def _read_manifest(out_dir: Path) -> dict:
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=float))
-    os.replace(tmp, path)
+    _write_json_atomically(path, data, default=float, indent=1)
 
 
 def build_dataset(spec: DatasetSpec, out_dir, *, n_workers: int = 1, progress: bool = True) -> Path:

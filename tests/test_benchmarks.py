@@ -6,10 +6,16 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_foundation.py"
 
 
-def test_foundation_benchmark_quick_run_writes_its_table(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("bench_foundation", BENCH)
+def _load(script: str):
+    """Import benchmarks/<script>.py as a module (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(script, BENCH.parent / f"{script}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_foundation_benchmark_quick_run_writes_its_table(tmp_path, capsys):
+    module = _load("bench_foundation")
     out = tmp_path / "bench.json"
     assert module.main(["--quick", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
@@ -22,10 +28,7 @@ def test_foundation_benchmark_quick_run_writes_its_table(tmp_path, capsys):
 def test_filters_benchmark_quick_run_covers_every_filter(tmp_path):
     from temnb.filters import FILTERS
 
-    path = BENCH.parent / "bench_filters_simulation.py"
-    spec = importlib.util.spec_from_file_location("bench_filters_simulation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load("bench_filters_simulation")
     out = tmp_path / "filters.json"
     assert module.main(["--quick", "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
@@ -36,10 +39,7 @@ def test_filters_benchmark_quick_run_covers_every_filter(tmp_path):
 def test_networks_benchmark_quick_run_times_inference_and_training(tmp_path):
     from pytest import approx
 
-    path = BENCH.parent / "bench_networks.py"
-    spec = importlib.util.spec_from_file_location("bench_networks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load("bench_networks")
     out = tmp_path / "networks.json"
     # One torch thread: steady on a busy CI machine; main() restores the process-wide setting.
     assert module.main(["--quick", "--threads", "1", "--out", str(out)]) == 0

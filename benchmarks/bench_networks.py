@@ -87,12 +87,14 @@ def network_specs(skipped: list) -> list:
         skipped.append({"task": "video models (WCVD, WCID, UDVD, N2V)",
                         "note": f"temnb.video_models cannot be imported: {type(exc).__name__}: {exc}"})
         return specs
-    for name, label in [("WCVDConfig", "denoise WCVD kernels 3,5,7 features=32 (3 frames)"),
-                        ("WCIDConfig", "denoise WCID kernels 3,5,7 features=32"),
-                        ("UDVDConfig", "denoise UDVD channels=32 n_scales=3 (5 frames)"),
-                        ("N2VConfig", "denoise N2V (U-Net n_scales=3 base=32)")]:
+    for name, kwargs, label in [
+            ("WCVDConfig", {}, "denoise WCVD kernels 3,5,7 features=8 depth=1 (3 frames; default)"),
+            ("WCVDConfig", {"features": 32, "depth": 2}, "denoise WCVD kernels 3,5,7 features=32 depth=2 (3 frames)"),
+            ("WCIDConfig", {}, "denoise WCID kernels 3,5,7 features=8 depth=1"),
+            ("UDVDConfig", {}, "denoise UDVD channels=32 n_scales=3 (5 frames)"),
+            ("N2VConfig", {}, "denoise N2V (U-Net n_scales=3 base=32)")]:
         try:
-            specs.append((label, getattr(vm, name)()))
+            specs.append((label, getattr(vm, name)(**kwargs)))
         except Exception as exc:  # noqa: BLE001
             skipped.append({"task": label, "note": f"{type(exc).__name__}: {exc}"})
     return specs
@@ -263,6 +265,101 @@ def bench_training(device, *, quick: bool, epochs: int, steps: int, details: dic
     return rows
 
 
+def _peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far (a running maximum, not per row)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def self_supervised_specs(quick: bool) -> list:
+    """(label, config, steps, evaluate every, batch, patch) for the training-to-stable-uPSNR rows."""
+    from temnb import video_models as vm
+
+    if quick:
+        return [("WCVD default", vm.WCVDConfig(), 6, 3, 4, 32),
+                ("UDVD channels=8 n_scales=2", vm.UDVDConfig(channels=8, n_scales=2), 4, 2, 2, 32)]
+    return [("WCVD default", vm.WCVDConfig(), 300, 25, 4, 48),
+            ("UDVD channels=8 n_scales=2 (workshop)", vm.UDVDConfig(channels=8, n_scales=2), 300, 25, 4, 48),
+            ("UDVD channels=32 n_scales=3 (default)", vm.UDVDConfig(), 150, 25, 4, 48)]
+
+
+def stable_after(curve: list, tolerance_db: float = 0.5):
+    """Training seconds from which uPSNR stays within *tolerance_db* of its last value (None if never)."""
+    final = curve[-1]["upsnr"]
+    stable = None
+    for point in reversed(curve):
+        if abs(point["upsnr"] - final) > tolerance_db:
+            break
+        stable = point["train_seconds"]
+    return stable
+
+
+def bench_self_supervised(device, *, quick: bool, details: dict) -> list:
+    """Train each blind-spot network on a dummy counted movie (no clean data); every few steps
+    denoise the movie and score it with uPSNR (references one frame beyond the window) and with
+    the true PSNR.  Row: training seconds until uPSNR is stable (within 0.5 dB of its final value)."""
+    import torch
+
+    from temnb import metrics
+    from temnb.inference import denoise
+    from temnb.models import build_model
+    from temnb.self_supervised import fit_self_supervised
+
+    n, size = (8, 64) if quick else (16, 128)
+    noisy, clean = dummy_data.counted_movie(n, (size, size), dose=DOSE, seed=1, as_signal=False)
+    noisy = np.ascontiguousarray(noisy, dtype=np.float32)
+    rows, curves = [], {}
+    for label, config, steps, every, batch, patch in self_supervised_specs(quick):
+        torch.manual_seed(0)
+        net = build_model(config)
+        gap = net.temporal_window // 2 + 1
+        curve, clock = [], {"train": 0.0, "start": time.perf_counter()}
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+
+        def evaluate(step, loss, net=net, curve=curve, clock=clock, every=every, steps=steps, gap=gap):
+            if (step + 1) % every and step + 1 != steps:
+                return
+            _sync(device)
+            clock["train"] += time.perf_counter() - clock["start"]
+            out = denoise(noisy, net, device=device, dose=DOSE, progress=False)
+            peak = float(np.ptp(clean))
+            curve.append({"step": step + 1, "train_seconds": round(clock["train"], 3), "loss": loss,
+                          "upsnr": metrics.upsnr(out, noisy, gap=gap, peak=peak),
+                          "psnr": metrics.psnr(out, clean)})
+            clock["start"] = time.perf_counter()
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # uPSNR warns (inf) while the error is below the noise
+            fit_self_supervised(net, noisy, steps=steps, batch_size=batch, patch_size=patch, lr=3e-3,
+                                kind="poisson" if config.architecture == "WCVD" else "mse", dose=DOSE,
+                                device=device, progress=False, callback=evaluate)
+        stable = stable_after(curve)
+        row = {"task": f"train {label} to a stable uPSNR (patch {patch}, batch {batch})", "kind": "training",
+               "architecture": config.architecture, "config": config.to_dict(),
+               "seconds": stable, "seconds_total": curve[-1]["train_seconds"], "steps": steps,
+               "seconds_per_step": curve[-1]["train_seconds"] / steps,
+               "mpix_per_s": steps * batch * patch * patch / 1e6 / curve[-1]["train_seconds"],
+               "final_upsnr": curve[-1]["upsnr"], "final_psnr": curve[-1]["psnr"],
+               "note": f"{n} frames of {size}^2 px at {DOSE} e-/px; seconds = training time after which uPSNR "
+                       "stays within 0.5 dB of its final value (evaluation time excluded)"}
+        if device.type == "cuda":
+            row["gpu_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        else:
+            row["process_peak_rss_mb"] = _peak_rss_mb()
+        rows.append(row)
+        curves[label] = curve
+        print(f"  done: {row['task']}: stable after {stable} s, uPSNR {row['final_upsnr']:.2f} dB, "
+              f"PSNR {row['final_psnr']:.2f} dB", flush=True)
+    details["self_supervised_curves"] = curves
+    details["self_supervised_movie"] = {"frames": n, "size": size, "dose": DOSE, "noisy_psnr": metrics.psnr(noisy, clean)}
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -330,6 +427,7 @@ def _run(args) -> int:
     details = {}
     if not args.no_training:
         rows += bench_training(device, quick=args.quick, epochs=epochs, steps=steps, details=details)
+        rows += bench_self_supervised(device, quick=args.quick, details=details)
     for item in skipped:
         print(f"skipped {item['task']}: {item['note']}")
     machine = {"device": str(device), "torch_threads": torch.get_num_threads(),

@@ -163,8 +163,10 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
 
     # Reflect-pad space up to the size multiple (and at least one tile).
     th, tw_ = min(tile, hp), min(tile, wp)
-    scaled = (movie.astype(np.float32, copy=False) / np.float32(dose_used))
-    padded = np.pad(scaled, ((0, 0), (0, hp - height), (0, wp - width)), mode="reflect")
+    # Counts are divided by the dose batch by batch (in torch), so the movie is copied at most once.
+    padded = movie.astype(np.float32, copy=False)
+    if (hp, wp) != (height, width):
+        padded = np.pad(padded, ((0, 0), (0, hp - height), (0, wp - width)), mode="reflect")
     # Sliding windows of tw frames in time, reflected at the ends.
     half = tw // 2
     time_index = np.pad(np.arange(n_frames), (half, half), mode="reflect")
@@ -173,6 +175,7 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
     wy, wx = tile_weights(hp, ys, th, overlap), tile_weights(wp, xs, tw_, overlap)
     jobs = [(t, i, j) for t in range(n_frames) for i in range(len(ys)) for j in range(len(xs))]
     out = np.zeros((n_frames, hp, wp), np.float32)
+    whole_frame, weights = len(ys) == 1 and len(xs) == 1, {}
 
     was_training = net.training
     net.eval()
@@ -188,20 +191,24 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
                 inputs = np.stack([
                     padded[time_index[t:t + tw], ys[i]:ys[i] + th, xs[j]:xs[j] + tw_] for t, i, j in chunk
                 ])
-                x = torch.from_numpy(np.ascontiguousarray(inputs)).to(dev)
+                x = torch.from_numpy(np.ascontiguousarray(inputs)).to(dev).div_(float(dose_used))
                 if dev_type == "cuda":
                     with torch.autocast("cuda", dtype=torch.bfloat16):  # as in training
                         y = net(x)
                 else:
                     y = net(x)
-                y = y[:, 0].float().cpu().numpy()
+                y = y[:, 0].float().mul_(float(dose_used)).cpu().numpy()
                 for k, (t, i, j) in enumerate(chunk):
-                    weight = np.outer(wy[i], wx[j]).astype(np.float32)
-                    out[t, ys[i]:ys[i] + th, xs[j]:xs[j] + tw_] += weight * y[k]
+                    if whole_frame:  # one tile: its blending weight is 1 everywhere
+                        out[t] = y[k]
+                    else:
+                        if (i, j) not in weights:
+                            weights[i, j] = np.outer(wy[i], wx[j]).astype(np.float32)
+                        out[t, ys[i]:ys[i] + th, xs[j]:xs[j] + tw_] += weights[i, j] * y[k]
     finally:
         net.train(was_training)
 
-    result = out[:, :height, :width] * np.float32(dose_used)
+    result = out if (hp, wp) == (height, width) else np.ascontiguousarray(out[:, :height, :width])
     if array.ndim == 2:
         result = result[0]
     if not np.all(np.isfinite(result)):

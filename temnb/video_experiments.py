@@ -10,27 +10,25 @@ The notebooks narrate; the few steps that would otherwise be repeated in cells l
   denoised movie fluctuates there (faint fringes a network invents in empty space).
 * :func:`correcting_shifts`, :func:`drift_error` -- compare an estimated :class:`temnb.align.Drift`
   with the drift a simulation applied (``metadata.temnb.simulation_drift``).
-* :func:`gaussian_reach`, :func:`score`, :func:`format_scores` -- PSNR against the truth and the
-  truth-free uPSNR of several denoised movies on the same frames.
+* :func:`gaussian_reach` -- how far in time a 3-D Gaussian reads, hence the uPSNR reference gap;
+  the scores themselves (PSNR and the truth-free uPSNR on the same frames) come from
+  :func:`temnb.evaluation.compare_unsupervised`.
 
 torch is imported inside the functions that need it, so importing this module is light.
 """
 from __future__ import annotations
 
-import math
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import metadata as md
-from ._signals import require_movie, unwrap
+from ._signals import unwrap
 from .errors import DataShapeError, ParameterError
 
 __all__ = ["VideoFit", "fit", "blind_spot_map", "centre_weight", "vacuum_rows", "region_std",
-           "contrast_kept", "correcting_shifts", "DriftError", "drift_error", "gaussian_reach", "score",
-           "format_scores"]
+           "contrast_kept", "correcting_shifts", "DriftError", "drift_error", "gaussian_reach"]
 
 
 # --------------------------------------------------------------------------- training
@@ -209,39 +207,3 @@ def gaussian_reach(sigma_time: float, truncate: float = 4.0) -> int:
     """How many frames on each side a temporal Gaussian of *sigma_time* frames reads
     (scipy.ndimage truncates at ``truncate`` sigma)."""
     return int(truncate * float(sigma_time) + 0.5)
-
-
-def score(estimates: dict, noisy, truth=None, *, gap: int = 1, peak=None) -> list[dict]:
-    """One row per method of *estimates* (name -> denoised movie, same shape as *noisy*):
-    ``psnr`` against *truth* (None without a truth) and the truth-free temporal ``upsnr``
-    (:func:`temnb.no_reference.upsnr`) with references *gap* frames away -- use one gap, larger than
-    the temporal reach of every method, so that all are scored on the same frames.  *peak* (same for
-    all; default the range of the first estimate) makes the uPSNRs comparable.  uPSNR is inf when
-    the error is too small to resolve from the noise."""
-    from . import metrics, no_reference
-
-    if not estimates:
-        raise ParameterError("estimates is empty; give {name: denoised movie}")
-    noisy_arr, _ = unwrap(noisy, name="the noisy movie")
-    require_movie(noisy_arr, min_frames=2 * gap + 1, what=f"uPSNR with references {gap} frames away")
-    if peak is None:
-        first, _ = unwrap(next(iter(estimates.values())), name="the first estimate")
-        peak = float(np.ptp(first))
-    rows = []
-    for name, estimate in estimates.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # an unresolvable uMSE is reported as inf in the table
-            upsnr = no_reference.upsnr(estimate, noisy_arr, peak=peak, gap=gap)
-        rows.append({"name": name, "psnr": None if truth is None else metrics.psnr(estimate, truth),
-                     "upsnr": upsnr})
-    return rows
-
-
-def format_scores(rows: list[dict]) -> str:
-    """A plain-text table of :func:`score` rows."""
-    lines = [f"{'method':>24} {'PSNR (dB)':>10} {'uPSNR (dB)':>11}"]
-    for r in rows:
-        p = "-" if r["psnr"] is None else f"{r['psnr']:.2f}"
-        u = "inf" if math.isinf(r["upsnr"]) else f"{r['upsnr']:.2f}"
-        lines.append(f"{r['name']:>24} {p:>10} {u:>11}")
-    return "\n".join(lines)

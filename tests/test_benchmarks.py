@@ -1,6 +1,8 @@
 """The benchmark scripts run and write their tables (speed itself is never asserted in tests)."""
 import importlib.util
 import json
+
+import numpy as np
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_foundation.py"
@@ -54,7 +56,23 @@ def test_networks_benchmark_quick_run_times_inference_and_training(tmp_path):
     for row in by_kind["inference"]:
         assert row["ratio_to_baseline"] > 0 and row["frames_timed"] >= 1
         assert row["mpix_per_s"] * row["seconds"] == approx(128 * 128 / 1e6)  # per-frame figures agree
-    assert len(by_kind["training"]) == 3 and all(row["seconds"] > 0 for row in by_kind["training"])
+    assert len(by_kind["training"]) == 5 and all(row["seconds"] > 0 for row in by_kind["training"])
+    assert "WCVD" in {row["architecture"] for row in by_kind["inference"]}  # UDVD needs 5 frames, quick has 3
+    blind = [row for row in by_kind["training"] if row.get("architecture") in ("WCVD", "UDVD")]
+    assert [row["architecture"] for row in blind] == ["WCVD", "UDVD"]
+    for row in blind:
+        assert 0 < row["seconds"] <= row["seconds_total"] and np.isfinite(row["final_psnr"])
+        steps = [point["step"] for point in report["self_supervised_curves"][row["task"].split(" to a")[0][6:]]]
+        assert steps == list(range(steps[0], row["steps"] + 1, steps[0]))
     curve = report["psnr_vs_time"]
     assert [point["epoch"] for point in curve] == [1] and curve[0]["seconds"] > 0
     assert report["frame_size"] == 128 and report["frames"] == 3
+
+
+def test_stable_upsnr_time_is_where_the_curve_settles():
+    module = _load("bench_networks")
+    curve = [{"train_seconds": t, "upsnr": u} for t, u in [(1, 5.0), (2, 9.0), (3, 11.8), (4, 12.3), (5, 12.0)]]
+    assert module.stable_after(curve) == 3  # from 11.8 dB on, within 0.5 dB of the final 12.0
+    assert module.stable_after(curve, tolerance_db=0.1) == 5
+    curve[0]["upsnr"] = 12.1  # a lucky early point does not count: it fell away again
+    assert module.stable_after(curve) == 3

@@ -1,5 +1,4 @@
 """Tests for temnb.video_experiments: the helpers of notebooks 07 and 08."""
-import math
 
 import numpy as np
 import pytest
@@ -79,21 +78,6 @@ def test_gaussian_reach_matches_scipy_truncation():
     for sigma in (0.5, 1.0, 2.0, 3.3):
         support = np.flatnonzero(ndimage.gaussian_filter1d(impulse, sigma) > 0)
         assert vx.gaussian_reach(sigma) == 20 - support[0]
-
-
-def test_score_ranks_a_better_estimate_higher_with_and_without_truth():
-    noisy, clean = dummy_data.counted_movie(12, (48, 48), dose=2.0, seed=1, as_signal=False)
-    good = clean + np.random.default_rng(0).normal(0, 0.1, clean.shape)
-    rows = vx.score({"raw": noisy, "good": good}, noisy, clean, gap=2, peak=float(np.ptp(clean)))
-    by = {r["name"]: r for r in rows}
-    assert by["good"]["psnr"] > by["raw"]["psnr"] + 5
-    assert by["good"]["upsnr"] > by["raw"]["upsnr"] + 5
-    perfect = vx.score({"truth": clean}, noisy, None, gap=2)[0]
-    assert perfect["psnr"] is None and (math.isinf(perfect["upsnr"]) or perfect["upsnr"] > by["good"]["upsnr"] - 3)
-    text = vx.format_scores(rows)
-    assert "good" in text and "uPSNR" in text
-    with pytest.raises(ParameterError):
-        vx.score({}, noisy)
 
 
 # --------------------------------------------------------------------------- networks

@@ -45,6 +45,8 @@ BLIND_MODELS = {
     "udvd-2scale-bias": lambda: _small_udvd(n_scales=2, bias=True),
     "udvd-stack-blind3": lambda: _small_udvd(n_scales=1, blind_region=3),
     "udvd-blind3": lambda: _small_udvd(blind_region=3),
+    "udvd-two-stage": lambda: _small_udvd(n_scales=2, two_stage=True),
+    "udvd-two-stage-blind3-7frames": lambda: _small_udvd(frames=7, n_scales=1, blind_region=3, two_stage=True),
     "wcvd": lambda: vm.WCVD(vm.WCVDConfig(features=8, bias=True)),
     "wcvd-blind3": lambda: vm.WCVD(vm.WCVDConfig(features=8, blind_region=3)),
     "wcid": lambda: vm.WCID(vm.WCIDConfig(features=8)),
@@ -86,12 +88,53 @@ def test_wcvd_uses_the_same_pixel_in_the_neighbouring_frames():
         assert grad[0, y, x_] != 0.0 and grad[2, y, x_] != 0.0
 
 
+BANDED_CONFIGS = {
+    "wcvd-bias-depth2": vm.WCVDConfig(features=8, depth=2, bias=True),
+    "wcvd-blind3-depth0": vm.WCVDConfig(features=4, depth=0, blind_region=3, kernel_sizes=(3, 7)),
+    "wcid": vm.WCIDConfig(features=8, kernel_sizes=(5, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(BANDED_CONFIGS))
+def test_banded_inference_equals_the_layers(name):
+    # Inference (no gradients) runs _forward_banded; training runs the layers.  Bands of 8 rows on
+    # a 29-row frame end in a short band; mixing weights away from uniform check their folding.
+    torch.manual_seed(5)
+    model = models.build_model(BANDED_CONFIGS[name]).eval()
+    with torch.no_grad():
+        model.mix_logits.copy_(torch.linspace(-1, 1, len(model.mix_logits)))
+    x = torch.rand(2, model.temporal_window, 29, 37) * 3
+    with torch.no_grad():
+        reference = model._forward_layers(x)
+        banded = model._forward_banded(x, band_bytes=1)  # the smallest bands: 8 rows
+        whole = model(x)
+    assert torch.count_nonzero(reference) > reference.numel() // 4
+    assert torch.allclose(banded, reference, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(whole, reference, atol=1e-5, rtol=1e-5)
+
+
+def test_banded_inference_is_blind_to_its_own_pixel():
+    # No autograd in the fast path, so perturb: a changed centre pixel of the centre frame leaves
+    # its own output unchanged (exactly: its weight is exactly 0) but changes its neighbours'.
+    torch.manual_seed(6)
+    for blind in (1, 3):
+        model = vm.WCVD(vm.WCVDConfig(features=8, blind_region=blind)).eval()
+        x = torch.rand(1, 3, 40, 40) + 0.5
+        bumped = x.clone()
+        bumped[0, 1, 20, 20] += 100.0
+        with torch.no_grad():
+            change = (model(bumped) - model(x))[0, 0].abs()
+        r = blind // 2
+        assert torch.all(change[20 - r: 21 + r, 20 - r: 21 + r] == 0)
+        assert change.sum() > 0
+
+
 def test_udvd_receptive_field_is_exact(monkeypatch):
     # Gradients through max-pooling reach only the maximum; average pooling has the same support.
     monkeypatch.setattr(F, "max_pool2d", F.avg_pool2d)
     torch.manual_seed(2)
     for kw in ({"n_scales": 2, "blocks_per_scale": 1}, {"n_scales": 1, "blind_region": 3},
-               {"n_scales": 3, "blocks_per_scale": 1}):
+               {"n_scales": 3, "blocks_per_scale": 1}, {"n_scales": 2, "blocks_per_scale": 1, "two_stage": True}):
         model = _small_udvd(**kw)
         half = (model.receptive_field - 1) // 2
         size = -(-(2 * half + 8) // model.size_multiple) * model.size_multiple
@@ -173,6 +216,7 @@ def test_lowpass_flag_acts_at_inference_only():
 
 
 CONFIGS = [vm.UDVDConfig(frames=3, channels=16, n_scales=2, blind_region=3, bias=True),
+           vm.UDVDConfig(frames=5, channels=4, n_scales=2, two_stage=True),
            vm.WCVDConfig(kernel_sizes=(5, 9), features=4, depth=1, lowpass=True),
            vm.WCIDConfig(blind_region=3, kernel_sizes=(5,)),
            vm.N2VConfig(n_scales=2, base_channels=8, mask_fraction=0.02)]
@@ -194,6 +238,7 @@ def test_config_round_trip_through_json_and_build_model(config):
 @pytest.mark.parametrize("make", [
     lambda: vm.UDVDConfig(frames=4), lambda: vm.UDVDConfig(channels=0), lambda: vm.UDVDConfig(blind_region=2),
     lambda: vm.UDVDConfig(n_scales=2.0), lambda: vm.UDVDConfig(bias=1),
+    lambda: vm.UDVDConfig(frames=3, two_stage=True), lambda: vm.UDVDConfig(two_stage="yes"),
     lambda: vm.WCVDConfig(kernel_sizes=(3, 4)), lambda: vm.WCVDConfig(kernel_sizes=()),
     lambda: vm.WCVDConfig(kernel_sizes=(5, 5)), lambda: vm.WCVDConfig(features=True),
     lambda: vm.WCVDConfig(kernel_sizes=[[3]]), lambda: vm.WCVDConfig(kernel_sizes=7),

@@ -9,6 +9,7 @@ weights sum to one everywhere.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,9 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
     jobs = [(t, i, j) for t in range(n_frames) for i in range(len(ys)) for j in range(len(xs))]
     out = np.zeros((n_frames, hp, wp), np.float32)
     whole_frame, weights = len(ys) == 1 and len(xs) == 1, {}
+    with warnings.catch_warnings():  # read-only input (a memory map) is fine: it is only indexed, which copies
+        warnings.filterwarnings("ignore", message=".*not writable.*")
+        frames = torch.from_numpy(np.ascontiguousarray(padded))
 
     was_training = net.training
     net.eval()
@@ -188,10 +192,18 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
         with torch.inference_mode():
             for b0 in bar:
                 chunk = jobs[b0:b0 + batch_size]
-                inputs = np.stack([
-                    padded[time_index[t:t + tw], ys[i]:ys[i] + th, xs[j]:xs[j] + tw_] for t, i, j in chunk
-                ])
-                x = torch.from_numpy(np.ascontiguousarray(inputs)).to(dev).div_(float(dose_used))
+                # Each frame the batch reads crosses to the device once, however many of its windows
+                # read it (5 for UDVD); the windows are then gathered on the device.
+                needed = np.unique(np.concatenate([time_index[t:t + tw] for t, _, _ in chunk]))
+                slot = {int(k): p for p, k in enumerate(needed)}
+                block = frames[torch.from_numpy(needed)].to(dev).div_(float(dose_used))  # a copy
+                windows = torch.tensor([[slot[int(k)] for k in time_index[t:t + tw]] for t, _, _ in chunk],
+                                       device=block.device)
+                if whole_frame:
+                    x = block[windows]
+                else:
+                    x = torch.stack([block[windows[k], ys[i]:ys[i] + th, xs[j]:xs[j] + tw_]
+                                     for k, (t, i, j) in enumerate(chunk)])
                 if dev_type == "cuda":
                     with torch.autocast("cuda", dtype=torch.bfloat16):  # as in training
                         y = net(x)

@@ -203,6 +203,19 @@ def test_sliding_window_video_model():
     np.testing.assert_allclose(out[0], (movie[1] + movie[0] + movie[1]) / 3, rtol=1e-6)
 
 
+def test_windows_across_batches_and_tiles_and_the_input_is_never_changed():
+    # 5-frame windows gathered per batch of 2 (a batch reads frames the next one reads again), on
+    # tiles; float32 input (which denoise could use without a copy) and read-only input.
+    movie = _movie((6, 20, 23), seed=3) + 0.5
+    keep = movie.copy()
+    movie.flags.writeable = False
+    out = denoise(movie, _Window(5), progress=False, dose=0.7, batch_size=2, tile=12, overlap=4)
+    padded = np.concatenate([movie[2:0:-1], movie, movie[-2:-4:-1]])  # reflect at the ends
+    expected = np.stack([padded[t:t + 5].mean(0) for t in range(6)])
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(movie, keep)
+
+
 def test_progress_bar_counts_batches(capsys):
     net = _net(DNCNN)
     denoise(_movie((5, 16, 16)), net, progress=True, batch_size=2)

@@ -8,13 +8,14 @@ training loop (:func:`fit_self_supervised`).  Re-exported by :mod:`temnb.video_m
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
 
 from . import metadata as md
 from ._signals import require_image_data, source_label, unwrap
-from .errors import DataShapeError, ParameterError, TooFewFramesError
+from .errors import DataShapeError, ParameterError, TemnbWarning, TooFewFramesError
 
 def n2v_mask(batch, fraction: float = 0.005, generator=None):
     """Noise2Void masking of a batch (N, C, H, W): ``(masked_input, mask)``.
@@ -80,6 +81,22 @@ def _as_generator(generator):
     raise ParameterError(f"generator must be a torch.Generator, a seed or None, not {type(generator).__name__}")
 
 
+def _warn_if_interpolated(template, source) -> None:
+    """A blind spot assumes each pixel's noise is its own.  A sub-pixel (interpolated) drift
+    correction spreads every electron over neighbouring pixels, so the network can read the noise
+    of the pixel it predicts from them: on the sample movie WCVD fell from 9.6 to -2.8 dB."""
+    if template is None:
+        return
+    record = template.metadata.get_item(f"{md.NODE}.drift_correction", None)
+    order = None if record is None else (record.get("interpolation_order") if isinstance(record, dict)
+                                        else getattr(record, "interpolation_order", None))
+    if order:
+        warnings.warn(f"{source or 'the movie'}: it was drift-corrected with interpolation (order {order}), which "
+                      "correlates the noise of neighbouring pixels and breaks the blind spot; align with "
+                      "whole-pixel shifts for self-supervised training: temnb.align.apply_drift(movie, drift, "
+                      "order=0) (notebook 08 shows the difference)", TemnbWarning, stacklevel=3)
+
+
 def self_supervised_batches(movie, window: int, patch_size: int = 64, batch_size: int = 8, generator=None, *,
                             dose: float | None = None, augment: bool = True, name=None):
     """Endless batches ``(inputs, targets)`` from a noisy movie (T, H, W) or frame, array or signal.
@@ -104,6 +121,7 @@ def self_supervised_batches(movie, window: int, patch_size: int = 64, batch_size
     if patch_size > min(array.shape[1:]):
         raise DataShapeError(f"frames of {array.shape[1]} x {array.shape[2]} px are smaller than patch_size={patch_size}",
                              source=source, hint="use a smaller patch_size")
+    _warn_if_interpolated(template, source)
     if dose is None and template is not None:
         dose = md.get(template, "dose_per_pixel")
     dose = float(array.mean()) if dose is None else dose

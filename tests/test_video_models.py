@@ -315,7 +315,8 @@ def test_poisson_loss_is_smallest_at_the_mean():
 
 def test_fit_runs_for_video_and_masked_models():
     noisy, _ = dummy_data.counted_movie(n_frames=6, shape=(32, 32), dose=0.45, seed=9)  # a hyperspy signal
-    for model in (vm.UDVD(vm.UDVDConfig(channels=4, n_scales=2)), vm.N2V(vm.N2VConfig(n_scales=2, base_channels=4))):
+    for model in (vm.UDVD(vm.UDVDConfig(channels=4, n_scales=1, two_stage=True)),
+                  vm.UDVD(vm.UDVDConfig(channels=4, n_scales=2)), vm.N2V(vm.N2VConfig(n_scales=2, base_channels=4))):
         steps = []
         losses = vm.fit_self_supervised(model, noisy, steps=3, patch_size=16, batch_size=2, device="cpu",
                                         progress=False, callback=lambda step, loss: steps.append(step))
@@ -337,3 +338,21 @@ def test_short_self_supervised_training_beats_the_raw_counts():
     box3 = metrics.psnr(uniform_filter(noisy[0].astype(float), 3, mode="wrap"), clean[0])
     assert learned > raw + 10, (raw, learned)  # about -7.9 dB -> 7.4 dB
     assert learned > box3 + 3, (box3, learned)  # it learned more than a 3x3 mean (1.7 dB)
+
+
+def test_training_on_an_interpolated_alignment_warns():
+    # Sub-pixel interpolation mixes neighbouring pixels' noise: the blind spot would see its own.
+    from temnb import align
+    from temnb.errors import TemnbWarning
+
+    noisy, _ = dummy_data.counted_movie(n_frames=6, shape=(48, 48), dose=0.45, seed=1,
+                                        drift_px_per_frame=(0.3, 0.2))
+    drift = align.estimate_drift(noisy, max_shift_px=3.0, progress=False)
+    with pytest.warns(TemnbWarning, match="order=0"):
+        next(vm.self_supervised_batches(align.apply_drift(noisy, drift, order=1), 3, 16, 2))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TemnbWarning)
+        next(vm.self_supervised_batches(align.apply_drift(noisy, drift, order=0), 3, 16, 2))
+        next(vm.self_supervised_batches(noisy, 3, 16, 2))
+

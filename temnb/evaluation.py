@@ -101,15 +101,16 @@ def format_unsupervised_table(rows: list[dict]) -> str:
 def signal_change_bias(denoised, clean, *, gap: int = 1, per_frame: bool = False, as_db: bool = False):
     """The uMSE bias caused by the clean movie changing over 2 * *gap* frames.
 
-    Temporal uMSE uses frame t+gap as the reference for frame t and the difference
-    between frames t-gap and t+gap as the noise estimate, assuming the clean movie
-    is the same in all three.  With the truth *clean* the expected bias is exactly
-    ``mean((x[t+g] - f[t])^2) - mean((x[t] - f[t])^2) - mean((x[t-g] - x[t+g])^2) / 2``
-    (noise terms cancel when the denoiser did not see frame t+gap).  0 for a static
-    specimen.  A steady drift makes it NEGATIVE (the noise estimate spans 2 * gap
-    frames of change, the error term only gap: uPSNR flatters the denoiser); a
-    sudden change between t and t+gap makes it positive, one between t-gap and t
-    negative.  Data units squared, averaged over frames (``per_frame=True``: one
+    Temporal uMSE uses frames t-gap and t+gap, in turn, as the reference for frame t
+    and their difference as the noise estimate, assuming the clean movie is the same
+    in all three.  With the truth *clean* the expected bias is exactly
+    ``(mean((x[t+g] - f[t])^2) + mean((x[t-g] - f[t])^2)) / 2 - mean((x[t] - f[t])^2)
+    - mean((x[t-g] - x[t+g])^2) / 2`` (noise terms cancel when the denoiser saw neither
+    reference).  0 for a static specimen.  A steady drift makes it NEGATIVE (the noise
+    estimate spans 2 * gap frames of change, the error term only gap: uPSNR flatters
+    the denoiser); a sudden change D between t-gap and t+gap leaves only D (x[t] - f[t]),
+    small when the denoised frame follows frame t (with one reference it would add
+    D^2 / 2 more).  Data units squared, averaged over frames (``per_frame=True``: one
     value per frame ``gap .. T-gap-1``).  ``as_db=True`` gives instead the error it
     causes in uPSNR, ``-10 log10(1 + bias / MSE)`` dB.
     """
@@ -124,8 +125,8 @@ def signal_change_bias(denoised, clean, *, gap: int = 1, per_frame: bool = False
     t = np.arange(gap, x.shape[0] - gap)
     axes = (1, 2)
     mse = np.mean((x[t] - f[t]) ** 2, axis=axes)
-    bias = (np.mean((x[t + gap] - f[t]) ** 2, axis=axes) - mse
-            - 0.5 * np.mean((x[t - gap] - x[t + gap]) ** 2, axis=axes))
+    bias = (0.5 * (np.mean((x[t + gap] - f[t]) ** 2, axis=axes) + np.mean((x[t - gap] - f[t]) ** 2, axis=axes))
+            - mse - 0.5 * np.mean((x[t - gap] - x[t + gap]) ** 2, axis=axes))
     if not per_frame:
         bias, mse = bias.mean(), mse.mean()
     if as_db:

@@ -233,25 +233,28 @@ def _check_input(model, x):
 
 # --------------------------------------------------------------------------- UDVD
 def _shift_down(x, n):
-    """Move the image down by *n* rows (zeros enter at the top): row y then holds row y - n."""
-    return F.pad(x, (0, 0, n, 0))[..., : x.shape[-2], :]
+    """Move the image down by *n* rows (zeros enter at the top): row y then holds row y - n.
+    (A negative pad crops the bottom in the same contiguous copy.)"""
+    return F.pad(x, (0, 0, n, -n))
 
 
 class _ShiftConv(nn.Conv2d):
     """3x3 convolution that sees its own row and the 2 rows above only (zero padding: reflection
-    at the top border would bring in rows from below and break the blind spot)."""
+    at the top border would bring in rows from below and break the blind spot).  Written as 2 zero
+    rows on top and none below, which is a shift down by one row of an ordinarily padded 3x3
+    convolution done in one contiguous copy."""
 
     def __init__(self, c_in, c_out, bias):
-        super().__init__(c_in, c_out, 3, padding=1, bias=bias)
+        super().__init__(c_in, c_out, 3, padding=0, bias=bias)
 
     def forward(self, x):
-        return super().forward(_shift_down(x, 1))
+        return super().forward(F.pad(x, (1, 1, 2, 0)))
 
 
 def _shift_stage(c_in, c_out, n, bias):
     layers = []
     for i in range(n):
-        layers += [_ShiftConv(c_in if i == 0 else c_out, c_out, bias), nn.LeakyReLU(0.1)]
+        layers += [_ShiftConv(c_in if i == 0 else c_out, c_out, bias), nn.LeakyReLU(0.1, inplace=True)]
     return nn.Sequential(*layers)
 
 

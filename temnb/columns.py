@@ -25,7 +25,7 @@ from .errors import DataShapeError, DataValueError, ParameterError
 __all__ = [
     "PUBLISHED_SURFACE", "PUBLISHED_SOURCE", "ColumnSet", "Match", "true_columns", "detect_columns",
     "particle_region", "surface_flags", "match_columns", "score", "recovery_over_realisations",
-    "summarise", "plot_boxes",
+    "summarise", "plot_boxes", "recovery_against_dose", "plot_recovery_against_dose",
 ]
 # Matching, scores and realisations are in temnb.column_scores (re-exported at the end).
 
@@ -434,5 +434,6 @@ def surface_flags(positions_px, *, method: str = "alpha", alpha_A=None, pixel_si
 
 # At the end: column_scores imports the names above from this module.
 from .column_scores import (  # noqa: E402
-    Match, match_columns, plot_boxes, recovery_over_realisations, score, summarise,
+    Match, match_columns, plot_boxes, plot_recovery_against_dose, recovery_against_dose,
+    recovery_over_realisations, score, summarise,
 )

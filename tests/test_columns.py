@@ -299,6 +299,30 @@ def test_recovery_over_realisations_rows_summary_and_plot(lattice):
     plt.close(fig)
 
 
+def test_recovery_against_dose_rises_with_the_dose_and_matches_the_single_runs(lattice):
+    from scipy.ndimage import gaussian_filter
+
+    image, truth, edge = _lattice_truth(lattice)
+    region = np.zeros(image.shape, bool)
+    region[int(edge) + 5:] = True
+    denoisers = {"raw": lambda f: f, "gaussian": lambda f: gaussian_filter(f, 1.5)}
+    doses = [0.05, 50.0]
+    medians = C.recovery_against_dose(image, truth, denoisers, doses, n=2, subset="all", seed=3, region=region,
+                                      progress=False)
+    assert list(medians) == ["raw", "gaussian"] and all(len(v) == 2 for v in medians.values())
+    assert medians["gaussian"][1] > 0.9 > medians["gaussian"][0] + 0.3  # F1 -> 1 as the noise vanishes
+    single = C.summarise(C.recovery_over_realisations(image, truth, denoisers["gaussian"], n=2, dose=50.0, seed=3,
+                                                      region=region, progress=False))["all"]["f1"]
+    assert medians["gaussian"][1] == single
+    fig = C.plot_recovery_against_dose(doses, medians, reference=0.96)
+    assert len(fig.axes[0].lines) == 3
+    with pytest.raises(ParameterError, match="metric"):
+        C.recovery_against_dose(image, truth, denoisers, doses, metric="accuracy")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
 def test_recovery_rejects_a_denoiser_that_changes_the_shape(lattice):
     image, truth, _ = _lattice_truth(lattice)
     with pytest.raises(DataShapeError, match="denoiser returned shape"):

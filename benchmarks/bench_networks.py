@@ -147,7 +147,7 @@ def bench_network(label, config, movie, device, *, budget, repeats, baselines):
 
 
 def bench_forward(net, movie, device, repeats) -> dict:
-    """Bare forward pass on CUDA (as denoise calls it: autocast, inference mode) on up to 8 windows."""
+    """Bare forward pass on CUDA (as denoise calls it: bfloat16 autocast, inference mode) on up to 8 windows."""
     import torch
 
     tw = int(net.temporal_window)
@@ -157,23 +157,13 @@ def bench_forward(net, movie, device, repeats) -> dict:
     x = x[..., :x.shape[-2] // sm * sm, :x.shape[-1] // sm * sm]
 
     def forward():
-        with torch.inference_mode(), torch.autocast("cuda"):
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
             net(x)
 
     forward()
     seconds = timed(forward, device, max(repeats, 3)) / n
     return {"forward_only_seconds": seconds, "forward_only_mpix_per_s": x.shape[-1] * x.shape[-2] / 1e6 / seconds,
-            "forward_only_batch": n, "autocast_dtype": _autocast_dtype()}
-
-
-def _autocast_dtype() -> str:
-    """What torch.autocast('cuda') (as denoise calls it, no dtype given) computes in."""
-    import torch
-
-    try:
-        return str(torch.get_autocast_dtype("cuda"))
-    except (AttributeError, RuntimeError):
-        return "torch.float16 (torch default)"
+            "forward_only_batch": n, "autocast_dtype": "torch.bfloat16"}
 
 
 def clean_training_images(n: int, size: int) -> "object":

@@ -51,6 +51,7 @@ _SUBMODULES = {
     "device", "environment", "widgets", "plotting", "cli", "run", "errors", "survey", "calibration",
     "structures", "training_data", "filters", "fourier_filters", "metrics",
     "models", "checkpoint", "inference", "train", "supervised", "columns", "column_scores", "video_models",
+    "blind_kernels",
     "self_supervised", "align", "no_reference", "evaluation", "video_experiments", "patches",
 }
 

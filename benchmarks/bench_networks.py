@@ -48,6 +48,7 @@ from temnb import metadata as md
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import RESULTS, finish  # noqa: E402
+from temnb.record import _peak_memory_mb  # noqa: E402
 
 DOSE = 0.45  # e-/px per frame in vacuum, as in the sample movies
 # denoise's CPU default batch (4 windows) of UDVD at 1024^2 needs more than 21 GB of RAM (its 4 rotations
@@ -255,16 +256,6 @@ def bench_training(device, *, quick: bool, epochs: int, steps: int, details: dic
     return rows
 
 
-def _peak_rss_mb() -> float | None:
-    """Peak resident memory of this process so far (a running maximum, not per row)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-
 def self_supervised_specs(quick: bool) -> list:
     """(label, config, steps, evaluate every, batch, patch) for the training-to-stable-uPSNR rows."""
     from temnb import video_models as vm
@@ -340,7 +331,7 @@ def bench_self_supervised(device, *, quick: bool, details: dict) -> list:
         if device.type == "cuda":
             row["gpu_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         else:
-            row["process_peak_rss_mb"] = _peak_rss_mb()
+            row["process_peak_rss_mb"] = _peak_memory_mb()  # a running maximum for the process, not per row
         rows.append(row)
         curves[label] = curve
         print(f"  done: {row['task']}: stable after {stable} s, uPSNR {row['final_upsnr']:.2f} dB, "

@@ -3,7 +3,6 @@ He initialisation and the input check.  Private: the models live in :mod:`temnb.
 (UDVD, N2V) and :mod:`temnb.blind_kernels` (WCVD, WCID)."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -11,20 +10,8 @@ from . import models
 from .errors import DataShapeError, ParameterError
 
 
-def _int(cfg, name, lo, hi, odd=False):
-    value = getattr(cfg, name)
-    where = f"{type(cfg).__name__}.{name}"
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ParameterError(f"{where} must be a whole number, not {value!r}")
-    if not lo <= value <= hi:
-        raise ParameterError(f"{where} = {value} is out of range; it must be {lo}..{hi}")
-    if odd and value % 2 == 0:
-        raise ParameterError(f"{where} = {value} must be odd, so that there is a centre")
-
-
-def _flag(cfg, name):
-    if not isinstance(getattr(cfg, name), bool):
-        raise ParameterError(f"{type(cfg).__name__}.{name} must be True or False, not {getattr(cfg, name)!r}")
+# The supervised models' validators, under the short names the video configs use.
+_int, _flag = models._check_int, models._check_bool
 
 
 def _blind(cfg):

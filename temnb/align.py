@@ -347,10 +347,7 @@ def _crop_box(shifts, shape):
 
 def _record(sig, drift, order, mode, crop):
     record = {**drift.as_dict(), "interpolation_order": int(order), "mode": mode, "crop": bool(crop)}
-    try:
-        md.set(sig, "drift_correction", record)
-    except KeyError:  # temnb.metadata does not list the key yet: same node, same name
-        sig.metadata.set_item(f"{md.NODE}.drift_correction", record)
+    md.set(sig, "drift_correction", record)
 
 
 def apply_drift(movie, drift, *, order: int = 1, mode: str = "nearest", crop: bool = False):

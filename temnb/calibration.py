@@ -96,13 +96,16 @@ def unit_kind(units) -> str | None:
     return "other"
 
 
-def _positive(value, name):
+def _positive(value, name, *, hint=None, source=None):
+    """*value* as a float, or a ParameterError naming *name* (doses, pixel sizes, frame times)."""
     try:
+        if isinstance(value, bool):  # float(True) would pass as 1.0
+            raise TypeError
         number = float(value)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} is not a number") from None
+        raise ParameterError(f"{name}={value!r} is not a number", hint=hint, source=source) from None
     if not math.isfinite(number) or number <= 0:
-        raise ParameterError(f"{name}={value!r} must be a positive, finite number")
+        raise ParameterError(f"{name}={value!r} must be a positive, finite number", hint=hint, source=source)
     return number
 
 

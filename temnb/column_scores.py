@@ -13,6 +13,7 @@ from ._signals import is_signal, unwrap
 from .columns import (
     METRICS, SUBSETS, ColumnSet, _region_mask, _signal_pixel_size, detect_columns, surface_flags,
 )
+from .calibration import _positive
 from .errors import DataShapeError, DataValueError, ParameterError
 
 # ---------------------------------------------------------------------------------------------
@@ -152,8 +153,7 @@ def _expected_counts(clean_image, dose):
         raise DataValueError("the clean image has negative values, so it is not expected electrons",
                              hint="pass the clean (truth) frame, scaled to electrons per pixel")
     if dose is not None:
-        if not (np.isfinite(dose) and dose > 0):
-            raise ParameterError(f"dose {dose!r} e-/px must be a positive number")
+        dose = _positive(dose, "dose", hint="electrons per pixel in the vacuum, e.g. 0.45")
         current = md.get(template, "dose_per_pixel") if template is not None else None
         if current is None:
             # An array without a dose is taken as an image normalised to vacuum = 1.

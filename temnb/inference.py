@@ -18,6 +18,7 @@ from torch import nn
 
 from . import metadata as md
 from ._signals import require_image_data, require_movie, rewrap, unwrap
+from .calibration import _positive
 from .errors import DataValueError, ParameterError
 
 __all__ = ["denoise", "tile_starts", "tile_weights"]
@@ -87,6 +88,8 @@ def _positive_int(name, value, minimum=1):
 
 
 def _choose_dose(dose, template, array, source):
+    """The dose a network's input is divided by: *dose*, else the signal's dose_per_pixel, else the
+    data mean (shared by denoising and self-supervised training, which must agree)."""
     if dose is None and template is not None:
         dose = md.get(template, "dose_per_pixel")
     if dose is None:
@@ -98,13 +101,7 @@ def _choose_dose(dose, template, array, source):
                 hint="pass dose= (electrons per pixel per frame) explicitly",
             )
         return dose
-    try:
-        dose = float(dose)
-    except (TypeError, ValueError):
-        raise ParameterError(f"dose must be a number of electrons per pixel, not {dose!r}") from None
-    if not np.isfinite(dose) or dose <= 0:
-        raise ParameterError(f"dose must be a positive number of electrons per pixel, not {dose}")
-    return dose
+    return _positive(dose, "dose", hint="electrons per pixel per frame, e.g. 0.45")
 
 
 def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=None, dose=None,

@@ -45,7 +45,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- configs
-def _check_int(config, name: str, lo: int, hi: int) -> None:
+def _check_int(config, name: str, lo: int, hi: int, *, odd: bool = False) -> None:
     cls_name, value = type(config).__name__, getattr(config, name)
     # numbers.Integral admits numpy integers (e.g. a config read back from an .hspy file).
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
@@ -54,6 +54,8 @@ def _check_int(config, name: str, lo: int, hi: int) -> None:
         )
     if not lo <= value <= hi:
         raise ParameterError(f"{cls_name}.{name} = {value} is out of range; it must be {lo}..{hi}")
+    if odd and value % 2 == 0:
+        raise ParameterError(f"{cls_name}.{name} = {value} must be odd, so that there is a centre")
     object.__setattr__(config, name, int(value))  # frozen dataclass: store a plain int
 
 

@@ -7,7 +7,6 @@ training loop (:func:`fit_self_supervised`).  Re-exported by :mod:`temnb.video_m
 """
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -16,6 +15,7 @@ import torch
 from . import metadata as md
 from ._signals import require_image_data, source_label, unwrap
 from .errors import DataShapeError, ParameterError, TemnbWarning, TooFewFramesError
+from .inference import _choose_dose, _positive_int
 
 def n2v_mask(batch, fraction: float = 0.005, generator=None):
     """Noise2Void masking of a batch (N, C, H, W): ``(masked_input, mask)``.
@@ -87,7 +87,7 @@ def _warn_if_interpolated(template, source) -> None:
     of the pixel it predicts from them: on the sample movie WCVD fell from 9.6 to -2.8 dB."""
     if template is None:
         return
-    record = template.metadata.get_item(f"{md.NODE}.drift_correction", None)
+    record = md.get(template, "drift_correction")
     order = None if record is None else (record.get("interpolation_order") if isinstance(record, dict)
                                         else getattr(record, "interpolation_order", None))
     if order:
@@ -115,19 +115,12 @@ def self_supervised_batches(movie, window: int, patch_size: int = 64, batch_size
     if array.shape[0] < window:
         raise TooFewFramesError(f"has {array.shape[0]} frame(s), but a {window}-frame model needs at least {window}",
                                 source=source, hint="use a longer movie, or a single-frame model (WCID, N2V)")
-    for label, value in (("patch_size", patch_size), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ParameterError(f"{label} = {value!r}; it must be a positive whole number")
+    patch_size, batch_size = _positive_int("patch_size", patch_size), _positive_int("batch_size", batch_size)
     if patch_size > min(array.shape[1:]):
         raise DataShapeError(f"frames of {array.shape[1]} x {array.shape[2]} px are smaller than patch_size={patch_size}",
                              source=source, hint="use a smaller patch_size")
     _warn_if_interpolated(template, source)
-    if dose is None and template is not None:
-        dose = md.get(template, "dose_per_pixel")
-    dose = float(array.mean()) if dose is None else dose
-    if not (isinstance(dose, (int, float)) and math.isfinite(dose) and dose > 0):
-        raise ParameterError(f"dose = {dose!r}; it must be a positive number of electrons per pixel",
-                             source=source)
+    dose = _choose_dose(dose, template, array, source)  # as temnb.denoise scales the same movie
     data = torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32)) / dose
     g, half = _as_generator(generator), window // 2
 
@@ -159,8 +152,7 @@ def fit_self_supervised(model, movie, *, steps: int = 500, batch_size: int = 8, 
 
     from .device import choose_device
 
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ParameterError(f"steps = {steps!r}; it must be a positive whole number")
+    steps = _positive_int("steps", steps)
     if isinstance(patch_size, int) and patch_size % model.size_multiple:
         raise ParameterError(f"patch_size = {patch_size} must be a multiple of {model.size_multiple} for this model")
     torch_device = choose_device(device)

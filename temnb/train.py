@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from . import metadata as md
 from ._signals import is_signal, require_image_data, source_label, unwrap
+from .calibration import _positive
 from .checkpoint import load_model, save_model
 from .device import choose_device
 from .patches import _random_crops, augment, crop_size, sample_clean_patches  # noqa: F401
@@ -93,11 +94,8 @@ class TrainConfig:
                 raise ParameterError(f"TrainConfig.{name} = {value!r} must be a number {rule}")
             fix(name, float(value))
         if self.dose is not None:
-            if isinstance(self.dose, bool) or not isinstance(self.dose, (int, float)) or not (
-                    math.isfinite(self.dose) and self.dose > 0):
-                raise ParameterError(f"TrainConfig.dose = {self.dose!r} must be a positive number of e-/px or None",
-                                     hint="0.45 e-/px matches the sample movies; None keeps the images' own dose")
-            fix("dose", float(self.dose))
+            fix("dose", _positive(self.dose, "TrainConfig.dose",
+                                  hint="0.45 e-/px matches the sample movies; None keeps the images' own dose"))
         try:
             low, high = (float(v) for v in self.scale_range)
         except (TypeError, ValueError):

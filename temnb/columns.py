@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._signals import unwrap
+from .calibration import _positive
 from .errors import DataShapeError, DataValueError, ParameterError
 
 __all__ = [
@@ -53,13 +54,7 @@ ALPHA_FACTOR = 0.75
 
 
 def _pixel_size(value, what="pixel_size_A") -> float:
-    try:
-        p = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{what} {value!r} is not a number of Angstrom per pixel") from None
-    if not (np.isfinite(p) and p > 0):
-        raise ParameterError(f"{what} {value!r} must be a positive number of Angstrom per pixel")
-    return p
+    return _positive(value, what, hint="Angstrom per pixel, e.g. 0.25")
 
 
 def _flags(value, n, name):
@@ -152,7 +147,8 @@ def true_columns(scene, pixel_size_A: float, *, shift_px=(0.0, 0.0)) -> ColumnSe
 
 
 def _signal_pixel_size(signal) -> float | None:
-    """Angstrom per pixel of a signal's image axes, None if they are not lengths."""
+    """Angstrom per pixel of a signal's image axes, None if they are not lengths (fourier_filters is
+    imported on use, like scikit-image and scipy in this module, so importing columns stays light)."""
     from .fourier_filters import _pixel_size_angstrom
 
     return _pixel_size_angstrom(signal)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-
 # nbval executes the committed notebooks as a user opens them; to keep CI within its time budget it
-# runs them with the smoke preset (temnb.record.PRESET_ENV), unless the caller set TEMNB_PRESET
+# runs them with the smoke preset (temnb.notebook.presets.PRESET_ENV), unless the caller set TEMNB_PRESET
 # (e.g. ``TEMNB_PRESET=workshop python3 -m pytest notebooks`` checks them at their committed preset).
 _NBVAL_PRESET = {"set_by_us": False}
 
@@ -17,7 +16,7 @@ _NBVAL_PRESET = {"set_by_us": False}
 def pytest_runtest_setup(item):
     import os
 
-    from temnb.record import PRESET_ENV
+    from temnb.notebook.presets import PRESET_ENV
 
     is_notebook_cell = type(item).__name__ == "IPyNbCell"   # nbval's item class
     if is_notebook_cell and PRESET_ENV not in os.environ:

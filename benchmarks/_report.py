@@ -6,14 +6,14 @@ import platform
 from pathlib import Path
 
 import temnb
-from temnb.record import _peak_memory_mb
+from temnb.core.record import peak_memory_mb
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def finish(name: str, rows: list[dict], *, quick: bool, out: Path | None = None, **details) -> Path:
     """Print *rows* (task, seconds, Mpix/s, ratio to the row's baseline) and write the JSON report."""
-    peak_mb = _peak_memory_mb()
+    peak_mb = peak_memory_mb()
     print(f"{'task':<55} {'seconds':>9} {'Mpix/s':>9} {'x baseline':>11}  baseline")
     for row in rows:
         mpix = f"{row['mpix_per_s']:9.2f}" if "mpix_per_s" in row else " " * 9

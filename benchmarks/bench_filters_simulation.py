@@ -19,7 +19,8 @@ import numpy as np
 from scipy import ndimage
 
 import temnb
-from temnb import dummy_data, filters
+from temnb.classic import filters
+from temnb.simulation import synthetic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import finish  # noqa: E402
@@ -38,7 +39,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", temnb.TemnbWarning)
     size = 128 if args.quick else 1024
-    movie, _ = dummy_data.counted_movie(5, (size, size), dose=0.45, seed=0)
+    movie, _ = synthetic.counted_movie(5, (size, size), dose=0.45, seed=0)
     frame = movie.inav[2]
     baseline = min(seconds(lambda: ndimage.gaussian_filter(frame.data.astype(np.float32), 2.0)) for _ in range(3))
     rows = [{"task": "scipy.ndimage.gaussian_filter (baseline)", "seconds": baseline,
@@ -51,12 +52,12 @@ def main(argv=None) -> int:
         rows.append({"task": f"filter {name}", "seconds": t, "mpix_per_s": size * size / 1e6 / t,
                      "ratio_to_baseline": t / baseline, "baseline": "scipy gaussian_filter"})
     if not args.quick:
-        from temnb import simulate, structures
+        from temnb.simulation import hrtem, structures
 
         scene = structures.build_scene("medium", field_of_view=64.0)
-        t_wave = seconds(lambda: simulate.exit_wave(scene, pixel_size=0.25))
-        wave = simulate.exit_wave(scene, pixel_size=0.25)
-        microscope = simulate.Microscope()
+        t_wave = seconds(lambda: hrtem.exit_wave(scene, pixel_size=0.25))
+        wave = hrtem.exit_wave(scene, pixel_size=0.25)
+        microscope = hrtem.Microscope()
         t_ctf = seconds(lambda: [wave.image(d, microscope) for d in (-16, -8, 0, 8)]) / 4
         rows.append({"task": "abTEM multislice, 64 A field (256 px), 0.05 A grid", "seconds": t_wave})
         rows.append({"task": "one more defocus from the same exit wave", "seconds": t_ctf})

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 import temnb
-from temnb import counts, datasets, dummy_data, noise
+from temnb.classic import poisson
+from temnb.io import bundled, counts
+from temnb.simulation import synthetic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import finish  # noqa: E402
@@ -43,9 +45,9 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore", temnb.TemnbWarning)
 
     size, n_frames, repeats = (128, 4, 1) if args.quick else (1024, 16, 3)
-    movie, clean = dummy_data.counted_movie(n_frames, (size, size), dose=0.45, seed=0)
+    movie, clean = synthetic.counted_movie(n_frames, (size, size), dose=0.45, seed=0)
     pixels = movie.data.size
-    detector, _ = dummy_data.detector_movie(1, (size, size), dose=20.0, seed=1)
+    detector, _ = synthetic.detector_movie(1, (size, size), dose=20.0, seed=1)
     frame_du = detector.inav[0]
     rng = np.random.default_rng(0)
     rows = []
@@ -59,7 +61,7 @@ def main(argv=None) -> int:
             row["ratio_to_baseline"] = seconds / baseline
         rows.append(row)
 
-    sample = datasets.sample_path("movie")
+    sample = bundled.sample_path("movie")
     import hyperspy.api as hs
     t_hs = timed(lambda: hs.load(sample), repeats)
     t_load = timed(lambda: temnb.load(sample), repeats)
@@ -77,26 +79,26 @@ def main(argv=None) -> int:
     add("to_counts (known gain/offset)",
         timed(lambda: counts.to_counts(frame_du, gain=7.3, offset=100.0), repeats), mpix=size * size / 1e6)
     expected = clean.data
-    add("poisson_sample", timed(lambda: noise.poisson_sample(expected, rng), repeats), mpix=mp,
+    add("poisson_sample", timed(lambda: poisson.poisson_sample(expected, rng), repeats), mpix=mp,
         baseline=timed(lambda: rng.poisson(expected), repeats), baseline_name="numpy Generator.poisson")
     data = movie.data
-    add("anscombe", timed(lambda: noise.anscombe(data), repeats), mpix=mp,
+    add("anscombe", timed(lambda: poisson.anscombe(data), repeats), mpix=mp,
         baseline=timed(lambda: 2.0 * np.sqrt(data + 0.375), repeats), baseline_name="numpy 2*sqrt(x+3/8)")
-    transformed = noise.anscombe(data.astype(np.float32))
+    transformed = poisson.anscombe(data.astype(np.float32))
     add("inverse_anscombe (exact unbiased)",
-        timed(lambda: noise.inverse_anscombe(transformed), repeats), mpix=mp,
+        timed(lambda: poisson.inverse_anscombe(transformed), repeats), mpix=mp,
         baseline=timed(lambda: (transformed / 2) ** 2 - 0.375, repeats), baseline_name="algebraic inverse")
-    add("time_average (n=4)", timed(lambda: noise.time_average(data, 4), repeats), mpix=mp,
+    add("time_average (n=4)", timed(lambda: poisson.time_average(data, 4), repeats), mpix=mp,
         baseline=timed(lambda: data[: n_frames // 4 * 4].reshape(-1, 4, size, size).mean(axis=1), repeats),
         baseline_name="numpy reshape-mean")
-    add("variance_mean_ratio", timed(lambda: noise.variance_mean_ratio(data), repeats), mpix=mp)
+    add("variance_mean_ratio", timed(lambda: poisson.variance_mean_ratio(data), repeats), mpix=mp)
 
     if not args.quick:
-        from temnb import simulate, structures
+        from temnb.simulation import hrtem, structures
 
         scene = structures.build_scene("small", field_of_view=32.0, support_thickness=20.0)
         add("abTEM exit wave + image (32 A field, 0.05 A grid)",
-            timed(lambda: simulate.hrtem_image(scene, -8.0), 1), note="small Pt particle on 2 nm CeO2")
+            timed(lambda: hrtem.hrtem_image(scene, -8.0), 1), note="small Pt particle on 2 nm CeO2")
 
     finish("foundation", rows, quick=args.quick, out=args.out, frame_size=size, n_frames=n_frames,
            repeats=repeats)

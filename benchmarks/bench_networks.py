@@ -1,8 +1,8 @@
 """Seconds per frame and Mpix/s of the denoising networks, and seconds per training step and epoch.
 
-Inference: ``temnb.inference.denoise`` on a dummy counted movie at 0.45 e-/px (``--frames`` frames of
+Inference: ``temnb.nets.inference.denoise`` on a dummy counted movie at 0.45 e-/px (``--frames`` frames of
 ``--size`` x ``--size`` px), for the U-Net (base 32, and base 16 = the notebook-05 workshop size), the
-DnCNN and the issue-5 self-supervised models of ``temnb.video_models`` (WCVD, WCID, UDVD, N2V; skipped
+DnCNN and the issue-5 self-supervised models of ``temnb.nets.config`` (WCVD, WCID, UDVD, N2V; skipped
 with a note if that module is missing or a model fails).  Every row is compared with a baseline timed
 in the same run: ``scipy.ndimage.gaussian_filter`` (sigma 2) frame by frame for single-frame networks,
 a 3-D Gaussian (sigma (1, 2, 2) frames/px) on the whole movie for networks that read several frames.
@@ -18,7 +18,7 @@ denoises the whole movie, best of ``--repeats``, after a full-size warm-up, with
 give the peak GPU memory and the throughput of the bare forward pass (no host transfers or tile
 blending).
 
-Training: ``temnb.train.train`` of the base-32 U-Net on 16 dummy lattice images (256 x 256, vacuum
+Training: ``temnb.nets.train.train`` of the base-32 U-Net on 16 dummy lattice images (256 x 256, vacuum
 0.45 e-/px) with patch 64 / batch 8 on the CPU (128 / 16 on CUDA): seconds per epoch and per step
 (sampling, augmentation, Poisson noise and the epoch's validation included), the bare
 forward + backward + Adam step for comparison, and the validation PSNR reached against training time.
@@ -43,12 +43,13 @@ import numpy as np
 from scipy import ndimage
 
 import temnb
-from temnb import dummy_data
-from temnb import metadata as md
+from temnb.core import metadata as md
+from temnb.simulation import synthetic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import RESULTS, finish  # noqa: E402
-from temnb.record import _peak_memory_mb  # noqa: E402
+
+from temnb.core.record import peak_memory_mb
 
 DOSE = 0.45  # e-/px per frame in vacuum, as in the sample movies
 # denoise's CPU default batch (4 windows) of UDVD at 1024^2 needs more than 21 GB of RAM (its 4 rotations
@@ -75,38 +76,26 @@ def timed(func, device, repeats: int = 1) -> float:
     return best
 
 
-def network_specs(skipped: list) -> list:
-    """(task label, config) for every network row; notes in *skipped* for the ones that cannot run."""
-    from temnb import models
+def network_specs() -> list:
+    """(task label, config) for every network row."""
+    from temnb.nets.config import DnCNNConfig, N2VConfig, UDVDConfig, UNetConfig, WCIDConfig, WCVDConfig
 
-    specs = [("denoise UNet n_scales=4 base_channels=32", models.UNetConfig(n_scales=4, base_channels=32)),
-             ("denoise UNet n_scales=4 base_channels=16 (workshop)", models.UNetConfig(n_scales=4, base_channels=16)),
-             ("denoise DnCNN depth=17 channels=64", models.DnCNNConfig())]
-    try:
-        from temnb import video_models as vm
-    except Exception as exc:  # noqa: BLE001 - the module is optional here; say why it is missing
-        skipped.append({"task": "video models (WCVD, WCID, UDVD, N2V)",
-                        "note": f"temnb.video_models cannot be imported: {type(exc).__name__}: {exc}"})
-        return specs
-    for name, kwargs, label in [
-            ("WCVDConfig", {}, "denoise WCVD kernels 3,5,7 features=8 depth=1 (3 frames; default)"),
-            ("WCVDConfig", {"features": 32, "depth": 2}, "denoise WCVD kernels 3,5,7 features=32 depth=2 (3 frames)"),
-            ("WCIDConfig", {}, "denoise WCID kernels 3,5,7 features=8 depth=1"),
-            ("UDVDConfig", {}, "denoise UDVD channels=32 n_scales=3 (5 frames)"),
-            ("N2VConfig", {}, "denoise N2V (U-Net n_scales=3 base=32)")]:
-        try:
-            specs.append((label, getattr(vm, name)(**kwargs)))
-        except Exception as exc:  # noqa: BLE001
-            skipped.append({"task": label, "note": f"{type(exc).__name__}: {exc}"})
-    return specs
+    return [("denoise UNet n_scales=4 base_channels=32", UNetConfig(n_scales=4, base_channels=32)),
+            ("denoise UNet n_scales=4 base_channels=16 (workshop)", UNetConfig(n_scales=4, base_channels=16)),
+            ("denoise DnCNN depth=17 channels=64", DnCNNConfig()),
+            ("denoise WCVD kernels 3,5,7 features=8 depth=1 (3 frames; default)", WCVDConfig()),
+            ("denoise WCVD kernels 3,5,7 features=32 depth=2 (3 frames)", WCVDConfig(features=32, depth=2)),
+            ("denoise WCID kernels 3,5,7 features=8 depth=1", WCIDConfig()),
+            ("denoise UDVD channels=32 n_scales=3 (5 frames)", UDVDConfig()),
+            ("denoise N2V (U-Net n_scales=3 base=32)", N2VConfig())]
 
 
 def bench_network(label, config, movie, device, *, budget, repeats, baselines):
     """One inference row: denoise the movie (or its first frames within *budget* seconds on the CPU)."""
     import torch
 
-    from temnb.inference import denoise
-    from temnb.models import build_model, count_parameters
+    from temnb.nets.inference import denoise
+    from temnb.nets.registry import build_model, count_parameters
 
     torch.manual_seed(0)
     net = build_model(config).to(device)
@@ -172,7 +161,7 @@ def clean_training_images(n: int, size: int) -> "object":
     import hyperspy.api as hs
 
     rng = np.random.default_rng(0)
-    images = np.stack([DOSE * dummy_data.lattice_image((size, size), spacing_px=float(rng.uniform(7, 14)),
+    images = np.stack([DOSE * synthetic.lattice_image((size, size), spacing_px=float(rng.uniform(7, 14)),
                                                        sigma_px=float(rng.uniform(1.2, 2.4)),
                                                        shift=tuple(rng.uniform(0, 10, 2)))
                        for _ in range(n)]).astype(np.float32)
@@ -186,7 +175,8 @@ def bench_step(config, images, device, steps: int, warmup: int) -> float:
     import torch
     import torch.nn.functional as F
 
-    from temnb.models import UNetConfig, build_model
+    from temnb.nets.config import UNetConfig
+    from temnb.nets.registry import build_model
 
     torch.manual_seed(0)
     net = build_model(UNetConfig(n_scales=4, base_channels=32)).to(device).train()
@@ -213,8 +203,9 @@ def bench_training(device, *, quick: bool, epochs: int, steps: int, details: dic
     """Rows for training the base-32 U-Net; PSNR against time into *details*."""
     import torch
 
-    from temnb.models import UNetConfig, build_model
-    from temnb.train import TrainConfig, train
+    from temnb.nets.config import TrainConfig, UNetConfig
+    from temnb.nets.registry import build_model
+    from temnb.nets.train import train
 
     cuda = device.type == "cuda"
     patch, batch = (128, 16) if cuda else (32, 4) if quick else (64, 8)
@@ -258,14 +249,14 @@ def bench_training(device, *, quick: bool, epochs: int, steps: int, details: dic
 
 def self_supervised_specs(quick: bool) -> list:
     """(label, config, steps, evaluate every, batch, patch) for the training-to-stable-uPSNR rows."""
-    from temnb import video_models as vm
+    from temnb.nets.config import UDVDConfig, WCVDConfig
 
     if quick:
-        return [("WCVD default", vm.WCVDConfig(), 6, 3, 4, 32),
-                ("UDVD channels=8 n_scales=2", vm.UDVDConfig(channels=8, n_scales=2), 4, 2, 2, 32)]
-    return [("WCVD default", vm.WCVDConfig(), 300, 25, 4, 48),
-            ("UDVD channels=8 n_scales=2 (workshop)", vm.UDVDConfig(channels=8, n_scales=2), 300, 25, 4, 48),
-            ("UDVD channels=32 n_scales=3 (default)", vm.UDVDConfig(), 150, 25, 4, 48)]
+        return [("WCVD default", WCVDConfig(), 6, 3, 4, 32),
+                ("UDVD channels=8 n_scales=2", UDVDConfig(channels=8, n_scales=2), 4, 2, 2, 32)]
+    return [("WCVD default", WCVDConfig(), 300, 25, 4, 48),
+            ("UDVD channels=8 n_scales=2 (workshop)", UDVDConfig(channels=8, n_scales=2), 300, 25, 4, 48),
+            ("UDVD channels=32 n_scales=3 (default)", UDVDConfig(), 150, 25, 4, 48)]
 
 
 def stable_after(curve: list, tolerance_db: float = 0.5):
@@ -285,13 +276,13 @@ def bench_self_supervised(device, *, quick: bool, details: dict) -> list:
     the true PSNR.  Row: training seconds until uPSNR is stable (within 0.5 dB of its final value)."""
     import torch
 
-    from temnb import metrics
-    from temnb.inference import denoise
-    from temnb.models import build_model
-    from temnb.self_supervised import fit_self_supervised
+    from temnb.judge import metrics, no_reference
+    from temnb.nets.inference import denoise
+    from temnb.nets.registry import build_model
+    from temnb.nets.self_supervised import fit_self_supervised
 
     n, size = (8, 64) if quick else (16, 128)
-    noisy, clean = dummy_data.counted_movie(n, (size, size), dose=DOSE, seed=1, as_signal=False)
+    noisy, clean = synthetic.counted_movie(n, (size, size), dose=DOSE, seed=1, as_signal=False)
     noisy = np.ascontiguousarray(noisy, dtype=np.float32)
     rows, curves = [], {}
     for label, config, steps, every, batch, patch in self_supervised_specs(quick):
@@ -310,7 +301,7 @@ def bench_self_supervised(device, *, quick: bool, details: dict) -> list:
             out = denoise(noisy, net, device=device, dose=DOSE, progress=False)
             peak = float(np.ptp(clean))
             curve.append({"step": step + 1, "train_seconds": round(clock["train"], 3), "loss": loss,
-                          "upsnr": metrics.upsnr(out, noisy, gap=gap, peak=peak),
+                          "upsnr": no_reference.upsnr(out, noisy, gap=gap, peak=peak),
                           "psnr": metrics.psnr(out, clean)})
             clock["start"] = time.perf_counter()
 
@@ -331,7 +322,7 @@ def bench_self_supervised(device, *, quick: bool, details: dict) -> list:
         if device.type == "cuda":
             row["gpu_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         else:
-            row["process_peak_rss_mb"] = _peak_memory_mb()  # a running maximum for the process, not per row
+            row["process_peak_rss_mb"] = peak_memory_mb()  # a running maximum for the process, not per row
         rows.append(row)
         curves[label] = curve
         print(f"  done: {row['task']}: stable after {stable} s, uPSNR {row['final_upsnr']:.2f} dB, "
@@ -374,7 +365,7 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     import torch
 
-    from temnb.device import choose_device
+    from temnb.core.device import choose_device
 
     device = torch.device(choose_device(args.device))
     cuda = device.type == "cuda"
@@ -386,7 +377,7 @@ def _run(args) -> int:
     steps = args.steps or (3 if args.quick else 100 if cuda else 20)
     load_before = os.getloadavg()
 
-    movie, _ = dummy_data.counted_movie(n_frames, (size, size), dose=DOSE, seed=0, as_signal=False)
+    movie, _ = synthetic.counted_movie(n_frames, (size, size), dose=DOSE, seed=0, as_signal=False)
     movie = np.ascontiguousarray(movie, dtype=np.float32)
     g2 = timed(lambda: [ndimage.gaussian_filter(f, 2.0) for f in movie], "cpu", 3) / n_frames
     g3 = timed(lambda: ndimage.gaussian_filter(movie, (1.0, 2.0, 2.0)), "cpu", 3) / n_frames
@@ -396,7 +387,7 @@ def _run(args) -> int:
             {"task": "scipy 3-D gaussian sigma (1,2,2) (baseline)", "kind": "baseline", "seconds": g3,
              "mpix_per_s": size * size / 1e6 / g3, "frames_timed": n_frames}]
     skipped = []
-    for label, config in network_specs(skipped):
+    for label, config in network_specs():
         try:
             rows.append(bench_network(label, config, movie, device, budget=budget, repeats=repeats,
                                       baselines=baselines))

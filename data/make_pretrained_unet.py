@@ -3,7 +3,7 @@
     python data/make_pretrained_unet.py [--dataset DIR] [--epochs 40] [--device auto]
 
 The notebook-05 workshop recipe, trained longer: a bias-free 4-scale U-Net with 16 base
-channels on the workshop simulated data set (temnb.training_data, 16 structures x 5 defoci,
+channels on the workshop simulated data set (temnb.simulation.training_data, 16 structures x 5 defoci,
 160 px at 0.25 A/px; built into --dataset if it is not there yet), Poisson noise at
 0.45 e-/px drawn on the fly.  Structures are split as in notebook 05 (seed 0): the held-out
 ones never enter training or validation.  Notebook 06 uses these weights so that it runs in
@@ -18,7 +18,9 @@ from pathlib import Path
 
 import torch
 
-from temnb import models, supervised, train, training_data
+from temnb.nets import registry, train
+from temnb.nets.config import TrainConfig, UNetConfig
+from temnb.simulation import training_data
 
 OUT = Path(__file__).resolve().parent / "models" / "unet_pt_ceo2_workshop"
 SEED = 0
@@ -38,10 +40,10 @@ def main(argv=None) -> int:
     spec = training_data.DatasetSpec.preset("workshop", seed=SEED)
     training_data.build_dataset(spec, args.dataset)
     clean, _, table = training_data.load_dataset(args.dataset, noisy=False)
-    train_idx, test_idx = supervised.split_by_structure(table, test_fraction=0.25, seed=SEED)
+    train_idx, test_idx = training_data.split_by_structure(table, test_fraction=0.25, seed=SEED)
     torch.manual_seed(SEED)
-    model = models.build_model(models.UNetConfig(n_scales=4, base_channels=16, bias_free=True))
-    config = train.TrainConfig(patch_size=64, batch_size=8, epochs=args.epochs, steps_per_epoch=args.steps,
+    model = registry.build_model(UNetConfig(n_scales=4, base_channels=16, bias_free=True))
+    config = TrainConfig(patch_size=64, batch_size=8, epochs=args.epochs, steps_per_epoch=args.steps,
                                plateau_patience=3, early_stopping_patience=8, seed=SEED)
     result = train.train(model, clean.data[train_idx], config=config, out_dir=args.work, device=args.device)
     if args.out.exists():

@@ -14,9 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-
-from temnb import simulate, structures
+from temnb.simulation import hrtem, structures
 
 SEED = 20240611
 PIXEL_SIZE = 0.25  # Angstrom per pixel: 256 px = 6.4 nm field of view
@@ -31,7 +29,7 @@ def make(out: Path, seed: int = SEED, progress: bool = True):
     # of the frame is vacuum, where dose estimates are made.
     scene = structures.build_scene("medium", field_of_view=fov, support_thickness=40.0,
                                    support_top=0.25 * fov, margin=8.0)
-    clean, noisy = simulate.simulate_movie(scene, seed=seed, progress=progress, **SETTINGS)
+    clean, noisy = hrtem.simulate_movie(scene, seed=seed, progress=progress, **SETTINGS)
     if noisy.data.max() < 256:  # counts at 0.45 e-/px never come close; keep the file small
         noisy.change_dtype("uint8")
     clean.change_dtype("float32")

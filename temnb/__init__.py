@@ -1,5 +1,10 @@
 """temnb: denoising time-resolved, atomic-resolution in situ TEM movies, taught in notebooks.
 
+The subpackages read as the pipeline: ``core`` (what every stage uses) -> ``io`` (load, calibrate,
+count) -> ``simulation`` (abTEM + ASE truth) -> ``classic`` (Poisson statistics, filters, drift)
+-> ``nets`` (networks, training, inference) -> ``judge`` (scores with and without truth) ->
+``notebook`` (presets, runner, widgets).  The names below are the everyday API.
+
 The heavy libraries (hyperspy, abTEM, torch) are imported only when a function
 that needs them is used, so ``import temnb`` is quick.
 """
@@ -7,7 +12,8 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import (  # noqa: F401  (re-exported)
+from .core.environment import TEMNB_VERSION as __version__  # noqa: F401  (re-exported)
+from .core.errors import (  # noqa: F401  (re-exported)
     CalibrationWarning,
     CorruptFileError,
     CountsWarning,
@@ -23,37 +29,31 @@ from .errors import (  # noqa: F401  (re-exported)
     UnsupportedFormatError,
 )
 
-__version__ = "0.1.0"
-
 # name -> (module, attribute); resolved on first access (PEP 562).
 _LAZY = {
-    "load": ("temnb.io", "load"),
-    "save": ("temnb.io", "save"),
-    "info": ("temnb.metadata", "info"),
-    "to_counts": ("temnb.counts", "to_counts"),
-    "estimate_gain_offset": ("temnb.counts", "estimate_gain_offset"),
-    "estimate_dose": ("temnb.counts", "estimate_dose"),
-    "require_counts": ("temnb.counts", "require_counts"),
-    "NotebookRun": ("temnb.record", "NotebookRun"),
-    "choose_preset": ("temnb.record", "choose_preset"),
-    "choose_device": ("temnb.device", "choose_device"),
-    "device_report": ("temnb.device", "device_report"),
-    "environment_report": ("temnb.environment", "environment_report"),
-    "sample_path": ("temnb.datasets", "sample_path"),
-    "load_sample": ("temnb.datasets", "load_sample"),
-    "denoise": ("temnb.inference", "denoise"),
-    "load_model": ("temnb.checkpoint", "load_model"),
-    "save_model": ("temnb.checkpoint", "save_model"),
+    "load": ("temnb.io.files", "load"),
+    "save": ("temnb.io.files", "save"),
+    "info": ("temnb.io.survey", "info"),
+    "to_counts": ("temnb.io.counts", "to_counts"),
+    "estimate_gain_offset": ("temnb.io.counts", "estimate_gain_offset"),
+    "estimate_dose": ("temnb.io.counts", "estimate_dose"),
+    "require_counts": ("temnb.io.counts", "require_counts"),
+    "sample_path": ("temnb.io.bundled", "sample_path"),
+    "load_sample": ("temnb.io.bundled", "load_sample"),
+    "choose_device": ("temnb.core.device", "choose_device"),
+    "device_report": ("temnb.core.device", "device_report"),
+    "environment_report": ("temnb.core.environment", "environment_report"),
+    "denoise": ("temnb.nets.inference", "denoise"),
+    "load_model": ("temnb.nets.checkpoint", "load_model"),
+    "save_model": ("temnb.nets.checkpoint", "save_model"),
+    "NotebookRun": ("temnb.notebook.results", "NotebookRun"),
+    "choose_preset": ("temnb.notebook.presets", "choose_preset"),
 }
 
-_SUBMODULES = {
-    "io", "metadata", "counts", "noise", "simulate", "datasets", "dummy_data", "record",
-    "device", "environment", "widgets", "plotting", "cli", "run", "errors", "survey", "calibration",
-    "structures", "training_data", "filters", "fourier_filters", "metrics",
-    "models", "checkpoint", "inference", "train", "supervised", "columns", "column_scores", "video_models",
-    "blind_kernels",
-    "self_supervised", "align", "no_reference", "evaluation", "video_experiments", "patches",
-}
+# The stages of the pipeline, lowest first; each imports only from those before it
+# (tests/test_layout.py checks it).
+STAGES = ("core", "io", "simulation", "classic", "nets", "judge", "notebook")
+_SUBMODULES = set(STAGES)
 
 __all__ = sorted(set(_LAZY) | {"__version__"})
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from temnb import metadata as md
-from temnb.align import Drift, align, apply_drift, estimate_drift
-from temnb.dummy_data import counted_movie, lattice_image
-from temnb.errors import DataShapeError, DataValueError, ParameterError, TooFewFramesError
-from temnb.simulate import smooth_drift
+from temnb.classic.align import Drift, align, apply_drift, estimate_drift
+from temnb.core import metadata as md
+from temnb.core.errors import DataShapeError, DataValueError, ParameterError, TooFewFramesError
+from temnb.simulation.hrtem import smooth_drift
+from temnb.simulation.synthetic import counted_movie, lattice_image
 
 
 def _drifting(n_frames, shape, seed, total=3.0, dose=0.45, noisy=True):

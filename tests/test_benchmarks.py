@@ -1,9 +1,9 @@
 """The benchmark scripts run and write their tables (speed itself is never asserted in tests)."""
 import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
-from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_foundation.py"
 
@@ -28,7 +28,7 @@ def test_foundation_benchmark_quick_run_writes_its_table(tmp_path, capsys):
 
 
 def test_filters_benchmark_quick_run_covers_every_filter(tmp_path):
-    from temnb.filters import FILTERS
+    from temnb.classic.filters import FILTERS
 
     module = _load("bench_filters_simulation")
     out = tmp_path / "filters.json"

@@ -1,4 +1,4 @@
-"""Atomic-column recovery metrics (temnb.columns): scores on hand-built cases, detection on
+"""Atomic-column recovery metrics (temnb.judge.columns): scores on hand-built cases, detection on
 synthetic and simulated frames, and bad input."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import temnb
-from temnb import columns as C
-from temnb.dummy_data import lattice_image
-from temnb.errors import DataShapeError, DataValueError, ParameterError
+from temnb.core.errors import DataShapeError, DataValueError, ParameterError
+from temnb.judge import column_scores, columns
+from temnb.simulation.synthetic import lattice_image
 
 P = 0.25  # Angstrom per pixel
 
@@ -24,7 +24,7 @@ def surface_ring(n=15, radius_px=40.0):
     """*n* columns on a circle, all flagged surface (spacing ~17 px = 4 A)."""
     angle = 2 * np.pi * np.arange(n) / n
     pos = 100 + radius_px * np.column_stack([np.sin(angle), np.cos(angle)])
-    return C.ColumnSet(pos, P, surface=np.ones(n, bool))
+    return columns.ColumnSet(pos, P, surface=np.ones(n, bool))
 
 
 # ------------------------------------------------------------------------------------------
@@ -33,9 +33,9 @@ def surface_ring(n=15, radius_px=40.0):
 
 def test_one_spurious_surface_column_costs_precision_only():
     truth = surface_ring()
-    detected = C.ColumnSet(np.vstack([truth.positions_px, [[100.0, 100.0]]]), P,
+    detected = columns.ColumnSet(np.vstack([truth.positions_px, [[100.0, 100.0]]]), P,
                            surface=np.ones(16, bool))
-    s = C.score(detected, truth, subset="surface")
+    s = column_scores.score(detected, truth, subset="surface")
     assert (s["tp"], s["fp"], s["fn"]) == (15, 1, 0)
     assert s["precision"] == pytest.approx(15 / 16) and s["recall"] == 1.0
     assert s["jaccard"] == pytest.approx(15 / 16)
@@ -43,7 +43,7 @@ def test_one_spurious_surface_column_costs_precision_only():
 
 def test_one_missing_surface_column_costs_recall_only():
     truth = surface_ring()
-    s = C.score(truth.select(np.arange(1, 15)), truth, subset="surface")
+    s = column_scores.score(truth.select(np.arange(1, 15)), truth, subset="surface")
     assert s["recall"] == pytest.approx(14 / 15) and s["precision"] == 1.0
     assert s["f1"] == pytest.approx(2 * 14 / (2 * 14 + 1))
 
@@ -53,46 +53,46 @@ def test_shift_beyond_max_distance_is_a_false_positive_and_a_false_negative():
     pos = truth.positions_px.copy()
     pos[0, 1] += 0.9 / P  # 0.9 A > 0.8 A
     pos[1, 1] += 0.7 / P  # 0.7 A: still a match
-    s = C.score(C.ColumnSet(pos, P, surface=np.ones(15, bool)), truth, max_distance_A=0.8)
+    s = column_scores.score(columns.ColumnSet(pos, P, surface=np.ones(15, bool)), truth, max_distance_A=0.8)
     assert (s["tp"], s["fp"], s["fn"]) == (14, 1, 1)
     assert s["jaccard"] == pytest.approx(14 / 16)  # tp / (tp + fp + fn)
     assert s["mean_error_A"] == pytest.approx(0.7 / 14)
 
 
 def test_assignment_is_one_to_one():
-    truth = C.ColumnSet([[50.0, 50.0]], P)
-    detected = C.ColumnSet([[50.0, 51.0], [50.0, 49.5]], P)  # both within 0.8 A of the one column
-    m = C.match_columns(detected, truth)
+    truth = columns.ColumnSet([[50.0, 50.0]], P)
+    detected = columns.ColumnSet([[50.0, 51.0], [50.0, 49.5]], P)  # both within 0.8 A of the one column
+    m = column_scores.match_columns(detected, truth)
     assert m.pairs.tolist() == [[1, 0]]  # the nearer one
     assert m.unmatched_detected.tolist() == [0] and m.unmatched_truth.size == 0
-    s = C.score(detected, truth)
+    s = column_scores.score(detected, truth)
     assert (s["tp"], s["fp"], s["fn"]) == (1, 1, 0)
 
 
 def test_assignment_is_optimal_not_greedy():
     # Greedy nearest-first would pair d0 with t1 (0.5 px) and leave t0 unmatched.
-    truth = C.ColumnSet([[0.0, 0.0], [0.0, 3.0]], P)
-    detected = C.ColumnSet([[0.0, 2.5], [0.0, 5.5]], P)
-    assert C.score(detected, truth, max_distance_A=2.9 * P)["tp"] == 2
+    truth = columns.ColumnSet([[0.0, 0.0], [0.0, 3.0]], P)
+    detected = columns.ColumnSet([[0.0, 2.5], [0.0, 5.5]], P)
+    assert column_scores.score(detected, truth, max_distance_A=2.9 * P)["tp"] == 2
 
 
 def test_surface_subset_counts_wrong_flags_both_ways():
-    truth = C.ColumnSet(grid(1, 4), P, surface=[True, True, False, False])
-    detected = C.ColumnSet(grid(1, 4), P, surface=[True, False, True, False])
-    s = C.score(detected, truth, subset="surface")
+    truth = columns.ColumnSet(grid(1, 4), P, surface=[True, True, False, False])
+    detected = columns.ColumnSet(grid(1, 4), P, surface=[True, False, True, False])
+    s = column_scores.score(detected, truth, subset="surface")
     assert (s["tp"], s["fp"], s["fn"]) == (1, 1, 1)
-    b = C.score(detected, truth, subset="bulk")
+    b = column_scores.score(detected, truth, subset="bulk")
     assert (b["tp"], b["fp"], b["fn"]) == (1, 1, 1)
 
 
 def test_empty_cases_have_no_nan_rates():
-    empty = C.ColumnSet(np.zeros((0, 2)), P)
+    empty = columns.ColumnSet(np.zeros((0, 2)), P)
     truth = surface_ring()
-    nothing = C.score(empty, empty)
-    assert [nothing[k] for k in C.METRICS] == [1.0] * 4 and np.isnan(nothing["mean_error_A"])
-    missed = C.score(empty, truth)
+    nothing = column_scores.score(empty, empty)
+    assert [nothing[k] for k in columns.METRICS] == [1.0] * 4 and np.isnan(nothing["mean_error_A"])
+    missed = column_scores.score(empty, truth)
     assert (missed["precision"], missed["recall"], missed["f1"], missed["jaccard"]) == (1.0, 0.0, 0.0, 0.0)
-    invented = C.score(truth, empty)
+    invented = column_scores.score(truth, empty)
     assert (invented["precision"], invented["recall"], invented["f1"]) == (0.0, 1.0, 0.0)
 
 
@@ -104,22 +104,22 @@ def column_sets(draw):
     det = truth_pos[keep] + rng.normal(0, draw(st.floats(0.0, 3.0)), (keep.sum(), 2))
     det = np.vstack([det, rng.uniform(0, 80, (draw(st.integers(0, 5)), 2))])
     perm = rng.permutation(len(det))
-    truth = C.ColumnSet(truth_pos, P, surface=C.surface_flags(truth_pos))
-    return C.ColumnSet(det, P), C.ColumnSet(det[perm], P), truth
+    truth = columns.ColumnSet(truth_pos, P, surface=columns.surface_flags(truth_pos))
+    return columns.ColumnSet(det, P), columns.ColumnSet(det[perm], P), truth
 
 
 @settings(max_examples=40, deadline=None)
 @given(column_sets(), st.sampled_from([None, "surface", "bulk"]))
 def test_score_is_invariant_to_order_and_f1_is_harmonic_mean(sets, subset):
     detected, shuffled, truth = sets
-    a = C.score(detected, truth, subset=subset)
-    b = C.score(shuffled, truth, subset=subset)
+    a = column_scores.score(detected, truth, subset=subset)
+    b = column_scores.score(shuffled, truth, subset=subset)
     assert {k: a[k] for k in ("tp", "fp", "fn")} == {k: b[k] for k in ("tp", "fp", "fn")}
     p, r = a["precision"], a["recall"]
     assert a["f1"] == pytest.approx(2 * p * r / (p + r) if p + r else 0.0)
     assert a["jaccard"] == pytest.approx(a["tp"] / max(a["tp"] + a["fp"] + a["fn"], 1)
                                          if a["tp"] + a["fp"] + a["fn"] else 1.0)
-    assert all(0.0 <= a[k] <= 1.0 for k in C.METRICS)
+    assert all(0.0 <= a[k] <= 1.0 for k in columns.METRICS)
 
 
 # ------------------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def test_score_is_invariant_to_order_and_f1_is_harmonic_mean(sets, subset):
 @pytest.mark.parametrize("method", ["alpha", "hull"])
 def test_surface_flags_on_a_square_grid_are_exactly_the_border(method):
     pos = grid(6, 7)
-    flags = C.surface_flags(pos, method=method)
+    flags = columns.surface_flags(pos, method=method)
     r, c = ((pos - 20) / 10).round().astype(int).T
     assert np.array_equal(flags, (r == 0) | (r == 5) | (c == 0) | (c == 6))
 
@@ -140,18 +140,18 @@ def test_alpha_shape_follows_a_missing_border_column_but_the_hull_does_not():
     inner = np.flatnonzero((((pos[:, 0] == 30.0) & (pos[:, 1] == 50.0))))[0]
     rest = np.delete(pos, gone, axis=0)
     inner -= inner > gone
-    assert C.surface_flags(rest, method="alpha")[inner]
-    assert not C.surface_flags(rest, method="hull")[inner]
-    assert C.surface_flags(rest).sum() == 22 - 1 + 1  # the border lost one and gained one
+    assert columns.surface_flags(rest, method="alpha")[inner]
+    assert not columns.surface_flags(rest, method="hull")[inner]
+    assert columns.surface_flags(rest).sum() == 22 - 1 + 1  # the border lost one and gained one
 
 
 def test_alpha_shape_matches_the_scenes_own_surface_after_a_removal(scene):
-    truth = C.true_columns(scene, P)
-    assert np.array_equal(C.surface_flags(truth), truth.surface)
+    truth = columns.true_columns(scene, P)
+    assert np.array_equal(columns.surface_flags(truth), truth.surface)
     edge = int(truth.ids[truth.surface & ~truth.interface][0])
-    after = C.true_columns(scene.remove_column(edge), P)
+    after = columns.true_columns(scene.remove_column(edge), P)
     assert after.surface.sum() > truth.surface.sum() - 1  # neighbours were exposed
-    assert np.array_equal(C.surface_flags(after), after.surface)
+    assert np.array_equal(columns.surface_flags(after), after.surface)
 
 
 # ------------------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ def _nearest(found, expected):
 @pytest.mark.parametrize("polarity", ["bright", "auto"])
 def test_detect_finds_every_lattice_column_and_nothing_in_the_vacuum(lattice, polarity):
     image, expected, edge = lattice
-    found = C.detect_columns(image, pixel_size_A=P, polarity=polarity)
+    found = columns.detect_columns(image, pixel_size_A=P, polarity=polarity)
     at_edge = np.abs(found.positions_px[:, 0] - edge) < 1.0
     assert at_edge.sum() == 13  # the half-visible row on the crystal's edge
     to_found, to_expected = _nearest(found.positions_px[~at_edge], expected)
@@ -192,20 +192,20 @@ def test_detect_finds_every_lattice_column_and_nothing_in_the_vacuum(lattice, po
 @pytest.mark.parametrize("polarity", ["dark", "auto"])
 def test_detect_dark_columns_on_the_inverted_image(lattice, polarity):
     image, expected, _ = lattice
-    found = C.detect_columns(2.0 - image, pixel_size_A=P, polarity=polarity)
+    found = columns.detect_columns(2.0 - image, pixel_size_A=P, polarity=polarity)
     assert len(found) == len(expected) + 13
     assert _nearest(found.positions_px, expected)[0].max() < 0.2
-    bright = C.detect_columns(2.0 - image, pixel_size_A=P, polarity="bright")
+    bright = columns.detect_columns(2.0 - image, pixel_size_A=P, polarity="bright")
     assert _nearest(bright.positions_px, expected)[0].min() > 3  # it finds the gaps instead
 
 
 def test_detect_in_a_flat_image_or_outside_the_region_finds_nothing(lattice):
-    assert len(C.detect_columns(np.full((64, 64), 3.0), pixel_size_A=P)) == 0
+    assert len(columns.detect_columns(np.full((64, 64), 3.0), pixel_size_A=P)) == 0
     image, _, _ = lattice
     top = np.zeros(image.shape, bool)
     top[:30] = True
-    assert len(C.detect_columns(image, pixel_size_A=P, region=top)) == 0
-    half = C.detect_columns(image, pixel_size_A=P, region=lambda shape: np.arange(shape[1])[None] < 64
+    assert len(columns.detect_columns(image, pixel_size_A=P, region=top)) == 0
+    half = columns.detect_columns(image, pixel_size_A=P, region=lambda shape: np.arange(shape[1])[None] < 64
                             * np.ones(shape, bool))
     assert len(half) == 9 * 6 and (half.positions_px[:, 1] < 64).all()
 
@@ -217,43 +217,43 @@ def test_detect_reads_the_pixel_size_of_a_signal(lattice):
     sig = hs.signals.Signal2D(image)
     for ax in sig.axes_manager.signal_axes:
         ax.scale, ax.units = 0.025, "nm"
-    found = C.detect_columns(sig)
+    found = columns.detect_columns(sig)
     assert found.pixel_size_A == pytest.approx(0.25) and len(found) == len(expected) + 13
 
 
 @pytest.fixture(scope="module")
 def scene():
-    from temnb.structures import build_scene
+    from temnb.simulation.structures import build_scene
 
     return build_scene("medium", field_of_view=64.0, support_thickness=40.0)
 
 
 def test_detection_on_the_clean_sample_frame_recovers_the_surface(scene):
     frame = temnb.load_sample("truth").inav[0]  # no events, no drift
-    truth = C.true_columns(scene, P)
-    region = C.particle_region(frame, scene)
-    found = C.detect_columns(frame, region=region)
-    s = C.score(found, truth, subset="surface")
+    truth = columns.true_columns(scene, P)
+    region = columns.particle_region(frame, scene)
+    found = columns.detect_columns(frame, region=region)
+    s = column_scores.score(found, truth, subset="surface")
     assert s["f1"] >= 0.9  # measured 1.0: all 20 surface columns, no fringe blobs
-    assert C.score(found, truth)["f1"] >= 0.95  # measured 1.0 (43 of 43)
+    assert column_scores.score(found, truth)["f1"] >= 0.95  # measured 1.0 (43 of 43)
     # The simulator's binning puts columns 0.1 px up and right of pixel centres.
-    m = C.match_columns(found, truth)
+    m = column_scores.match_columns(found, truth)
     offset = (found.positions_px[m.pairs[:, 0]] - truth.positions_px[m.pairs[:, 1]]).mean(0)
     assert np.allclose(offset, [-0.1, 0.1], atol=0.05)
-    shifted = C.true_columns(scene, P, shift_px=(-0.1, 0.1))
-    assert C.score(found, shifted)["mean_error_A"] < C.score(found, truth)["mean_error_A"]
+    shifted = columns.true_columns(scene, P, shift_px=(-0.1, 0.1))
+    assert column_scores.score(found, shifted)["mean_error_A"] < column_scores.score(found, truth)["mean_error_A"]
     # Without the region the CeO2 columns would count as false positives.
-    assert len(C.detect_columns(frame)) > 2 * len(found)
+    assert len(columns.detect_columns(frame)) > 2 * len(found)
 
 
 def test_particle_region_stops_above_the_support(scene):
-    mask = C.particle_region((256, 256), scene, margin_A=1.0)
+    mask = columns.particle_region((256, 256), scene, margin_A=1.0)
     top_row = (64.0 - scene.support.top) / P - 0.5
     assert mask[: int(top_row - 4)].all() and not mask[int(np.ceil(top_row - 4)):].any()
-    truth = C.true_columns(scene, P)
+    truth = columns.true_columns(scene, P)
     r, c = truth.positions_px.round().astype(int).T
     assert mask[r, c].all()  # every Pt column is inside
-    same = C.particle_region((256, 256), support_top_row=top_row, pixel_size_A=P)
+    same = columns.particle_region((256, 256), support_top_row=top_row, pixel_size_A=P)
     assert np.array_equal(mask, same)
 
 
@@ -263,7 +263,7 @@ def test_particle_region_stops_above_the_support(scene):
 
 def _lattice_truth(lattice):
     image, expected, edge = lattice
-    return image, C.ColumnSet(expected, P, surface=C.surface_flags(expected)), edge
+    return image, columns.ColumnSet(expected, P, surface=columns.surface_flags(expected)), edge
 
 
 def test_recovery_over_realisations_rows_summary_and_plot(lattice):
@@ -278,19 +278,19 @@ def test_recovery_over_realisations_rows_summary_and_plot(lattice):
         calls.append(frame.copy())
         return gaussian_filter(frame, 1.0)
 
-    rows = C.recovery_over_realisations(image, truth, denoise, n=3, dose=50.0, seed=1, region=region,
+    rows = column_scores.recovery_over_realisations(image, truth, denoise, n=3, dose=50.0, seed=1, region=region,
                                         progress=False)
     assert len(rows) == 9 and {r["subset"] for r in rows} == {"surface", "bulk", "all"}
     assert len(calls) == 3 and not np.array_equal(calls[0], calls[1])
     assert calls[0].mean() == pytest.approx(50 * image.mean(), rel=0.02)  # counts at the dose
     assert np.array_equal(calls[0], np.round(calls[0]))
-    again = C.recovery_over_realisations(image, truth, lambda f: gaussian_filter(f, 1.0), n=3, dose=50.0,
+    again = column_scores.recovery_over_realisations(image, truth, lambda f: gaussian_filter(f, 1.0), n=3, dose=50.0,
                                          seed=1, region=region, progress=False)
     assert [r["f1"] for r in again] == [r["f1"] for r in rows]
-    summary = C.summarise(rows)
+    summary = column_scores.summarise(rows)
     assert summary["all"]["f1"] > 0.9 and summary["surface"]["n"] == 3
 
-    fig = C.plot_boxes(rows, reference=C.PUBLISHED_SURFACE)
+    fig = column_scores.plot_boxes(rows, reference=columns.PUBLISHED_SURFACE)
     ys = {round(float(y), 2) for coll in fig.axes[0].collections for seg in coll.get_segments() for y in
           np.asarray(seg)[:, 1]}
     assert {0.96, 0.93} <= ys
@@ -307,17 +307,17 @@ def test_recovery_against_dose_rises_with_the_dose_and_matches_the_single_runs(l
     region[int(edge) + 5:] = True
     denoisers = {"raw": lambda f: f, "gaussian": lambda f: gaussian_filter(f, 1.5)}
     doses = [0.05, 50.0]
-    medians = C.recovery_against_dose(image, truth, denoisers, doses, n=2, subset="all", seed=3, region=region,
+    medians = column_scores.recovery_against_dose(image, truth, denoisers, doses, n=2, subset="all", seed=3, region=region,
                                       progress=False)
     assert list(medians) == ["raw", "gaussian"] and all(len(v) == 2 for v in medians.values())
     assert medians["gaussian"][1] > 0.9 > medians["gaussian"][0] + 0.3  # F1 -> 1 as the noise vanishes
-    single = C.summarise(C.recovery_over_realisations(image, truth, denoisers["gaussian"], n=2, dose=50.0, seed=3,
+    single = column_scores.summarise(column_scores.recovery_over_realisations(image, truth, denoisers["gaussian"], n=2, dose=50.0, seed=3,
                                                       region=region, progress=False))["all"]["f1"]
     assert medians["gaussian"][1] == single
-    fig = C.plot_recovery_against_dose(doses, medians, reference=0.96)
+    fig = column_scores.plot_recovery_against_dose(doses, medians, reference=0.96)
     assert len(fig.axes[0].lines) == 3
     with pytest.raises(ParameterError, match="metric"):
-        C.recovery_against_dose(image, truth, denoisers, doses, metric="accuracy")
+        column_scores.recovery_against_dose(image, truth, denoisers, doses, metric="accuracy")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -326,9 +326,9 @@ def test_recovery_against_dose_rises_with_the_dose_and_matches_the_single_runs(l
 def test_recovery_rejects_a_denoiser_that_changes_the_shape(lattice):
     image, truth, _ = _lattice_truth(lattice)
     with pytest.raises(DataShapeError, match="denoiser returned shape"):
-        C.recovery_over_realisations(image * 50, truth, lambda f: f[::2], n=1, progress=False)
+        column_scores.recovery_over_realisations(image * 50, truth, lambda f: f[::2], n=1, progress=False)
     with pytest.raises(ParameterError, match="not normalised"):
-        C.recovery_over_realisations(image * 50, truth, lambda f: f, n=1, dose=0.45, progress=False)
+        column_scores.recovery_over_realisations(image * 50, truth, lambda f: f, n=1, dose=0.45, progress=False)
 
 
 # ------------------------------------------------------------------------------------------
@@ -338,31 +338,31 @@ def test_recovery_rejects_a_denoiser_that_changes_the_shape(lattice):
 def test_bad_input_errors(lattice):
     image, _, _ = lattice
     with pytest.raises(ParameterError, match="pixel size"):
-        C.detect_columns(image)
+        columns.detect_columns(image)
     with pytest.raises(DataShapeError, match=r"movie.*\n.*movie\[k\]"):
-        C.detect_columns(np.stack([image, image]), pixel_size_A=P)
+        columns.detect_columns(np.stack([image, image]), pixel_size_A=P)
     movie = temnb.load_sample("truth", lazy=True)
     with pytest.raises(DataShapeError, match=r"inav\[k\]"):
-        C.detect_columns(movie.inav[:2])
+        columns.detect_columns(movie.inav[:2])
     bad = image.copy()
     bad[3, 4] = np.nan
     with pytest.raises(DataValueError, match="NaN"):
-        C.detect_columns(bad, pixel_size_A=P)
+        columns.detect_columns(bad, pixel_size_A=P)
     with pytest.raises(ParameterError, match="polarity"):
-        C.detect_columns(image, pixel_size_A=P, polarity="white")
+        columns.detect_columns(image, pixel_size_A=P, polarity="white")
     with pytest.raises(ParameterError, match="region"):
-        C.detect_columns(image, pixel_size_A=P, region=np.ones((3, 3), bool))
+        columns.detect_columns(image, pixel_size_A=P, region=np.ones((3, 3), bool))
     ring = surface_ring()
     for bad_distance in (0, -1.0, float("nan")):
         with pytest.raises(ParameterError, match="max_distance_A"):
-            C.score(ring, ring, max_distance_A=bad_distance)
+            column_scores.score(ring, ring, max_distance_A=bad_distance)
     with pytest.raises(ParameterError, match="not a ColumnSet"):
-        C.score(ring.positions_px, ring)
+        column_scores.score(ring.positions_px, ring)
     with pytest.raises(ParameterError, match="subset"):
-        C.score(ring, ring, subset="edge")
+        column_scores.score(ring, ring, subset="edge")
     with pytest.raises(ParameterError, match=r"\(n, 2\)"):
-        C.ColumnSet(np.zeros((4, 3)), P)
+        columns.ColumnSet(np.zeros((4, 3)), P)
     with pytest.raises(ParameterError, match="pixel"):
-        C.ColumnSet(np.zeros((4, 2)), 0.0)
+        columns.ColumnSet(np.zeros((4, 2)), 0.0)
     with pytest.raises(ParameterError, match="pixel size"):
-        C.surface_flags(ring.positions_px, alpha_A=3.0)
+        columns.surface_flags(ring.positions_px, alpha_A=3.0)

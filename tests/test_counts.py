@@ -9,12 +9,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import temnb
-from temnb import metadata as md
-from temnb.counts import (check_counts, dark_statistics, estimate_dose, estimate_gain_offset,
-                          record_dose, require_counts, to_counts, _residual)
-from temnb.errors import (CalibrationWarning, CountsWarning, DataShapeError, DataValueError,
-                          NotCountsError, ParameterError)
-from temnb.noise import variance_mean_ratio
+from temnb.classic.poisson import variance_mean_ratio
+from temnb.core import metadata as md
+from temnb.core.errors import (
+    CalibrationWarning,
+    CountsWarning,
+    DataShapeError,
+    DataValueError,
+    NotCountsError,
+    ParameterError,
+)
+from temnb.io.counts import (
+    _residual,
+    check_counts,
+    dark_statistics,
+    estimate_dose,
+    estimate_gain_offset,
+    record_dose,
+    require_counts,
+    to_counts,
+)
 
 hs = pytest.importorskip("hyperspy.api")
 

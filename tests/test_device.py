@@ -6,8 +6,8 @@ import sys
 import pytest
 
 import temnb
-from temnb.device import choose_device, device_report, format_device_report
-from temnb.errors import ParameterError
+from temnb.core.device import choose_device, device_report, format_device_report
+from temnb.core.errors import ParameterError
 
 torch = pytest.importorskip("torch")
 needs_cpu_only = pytest.mark.skipif(

@@ -6,12 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from temnb import filters as F
-from temnb import metadata as md
-from temnb.dummy_data import counted_movie, lattice_image
-from temnb.errors import (DataShapeError, DataValueError, NotCountsError, ParameterError,
-                          TooFewFramesError)
-from temnb.metrics import psnr
+from temnb.classic import filters as F
+from temnb.core import metadata as md
+from temnb.core.errors import DataShapeError, DataValueError, NotCountsError, ParameterError, TooFewFramesError
+from temnb.judge.metrics import psnr
+from temnb.simulation.synthetic import counted_movie, lattice_image
 
 
 @pytest.fixture(scope="module")
@@ -152,9 +151,10 @@ def test_bragg_mask_paints_lattice_over_vacuum():
 
 
 def test_every_default_filter_runs_on_a_calibrated_movie():
-    from temnb import dummy_data, filters
+    from temnb.classic import filters
+    from temnb.simulation import synthetic
 
-    noisy, _ = dummy_data.counted_movie(6, (64, 64), dose=0.45, seed=2)
+    noisy, _ = synthetic.counted_movie(6, (64, 64), dose=0.45, seed=2)
     for name in filters.FILTERS:
         out = filters.apply(name, noisy)
         assert out.data.shape == noisy.data.shape, name

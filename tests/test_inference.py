@@ -1,4 +1,4 @@
-"""temnb.inference.denoise: kinds in and out, padding, tiling, dose scaling, provenance, video windows."""
+"""temnb.nets.inference.denoise: kinds in and out, padding, tiling, dose scaling, provenance, video windows."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from temnb import metadata as md
-from temnb.checkpoint import save_model
-from temnb.errors import DataShapeError, DataValueError, ParameterError, TooFewFramesError
-from temnb.inference import denoise, tile_starts, tile_weights
-from temnb.models import DnCNNConfig, UNetConfig, build_model
+from temnb.core import metadata as md
+from temnb.core.errors import DataShapeError, DataValueError, ParameterError, TooFewFramesError
+from temnb.nets.checkpoint import save_model
+from temnb.nets.config import DnCNNConfig, UNetConfig
+from temnb.nets.inference import denoise, tile_starts, tile_weights
+from temnb.nets.registry import build_model
 
 
 def _net(config, seed=0):
@@ -152,7 +153,7 @@ def test_tiled_equals_whole_frame_away_from_seams(config, size, tile, overlap, t
 
 
 def test_tiling_on_by_default_for_huge_frames(monkeypatch):
-    import temnb.inference as inf
+    import temnb.nets.inference as inf
 
     monkeypatch.setattr(inf, "_WHOLE_FRAME_PIXELS", {"cpu": 32 * 32, "cuda": 32 * 32})
     monkeypatch.setattr(inf, "_DEFAULT_TILE", 32)

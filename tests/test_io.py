@@ -12,10 +12,9 @@ import pytest
 import tifffile
 
 import temnb
-import temnb.io
-from temnb import metadata as md
-from temnb.calibration import normalise_unit, unit_kind
-from temnb.errors import CalibrationWarning, DataFileError, TemnbWarning, UnsupportedFormatError
+from temnb.core import metadata as md
+from temnb.core.errors import CalibrationWarning, DataFileError, TemnbWarning, UnsupportedFormatError
+from temnb.io.calibration import normalise_unit, unit_kind
 
 # file, shape, dtype, (pixel y, pixel x) as the file says (nm when unit is nm), unit,
 # frame time (s) or None, navigation axis (name, units, scale) or None, CalibrationWarning expected
@@ -49,7 +48,7 @@ def _calibration_warnings(record):
 
 
 def test_table_covers_every_real_file(real_dir):
-    data_files = [n for n in os.listdir(real_dir) if os.path.splitext(n)[1].lower() in temnb.io.FORMATS]
+    data_files = [n for n in os.listdir(real_dir) if os.path.splitext(n)[1].lower() in temnb.io.files.FORMATS]
     assert sorted(data_files) == sorted(row[0] for row in REAL_FILES)
 
 
@@ -192,8 +191,8 @@ def test_frame_folder_with_frame_time(tmp_path):
 def test_lazy_frame_folder_reads_nothing_until_computed(tmp_path, monkeypatch):
     paths = _nested_movie(tmp_path / "movie")
     calls = []
-    real_read = temnb.io._read_frames
-    monkeypatch.setattr(temnb.io, "_read_frames", lambda *a: calls.append(a) or real_read(*a))
+    real_read = temnb.io.files._read_frames
+    monkeypatch.setattr(temnb.io.files, "_read_frames", lambda *a: calls.append(a) or real_read(*a))
     with pytest.warns(CalibrationWarning):
         signal = temnb.load(tmp_path / "movie", lazy=True)
     assert signal._lazy and isinstance(signal.data, da.Array)
@@ -253,7 +252,7 @@ def test_mrc_movie_voxel_size_in_angstrom_becomes_nm(tmp_path):
 def test_lazy_mrc_reads_pixels_only_when_computed(tmp_path, monkeypatch):
     path = tmp_path / "movie.mrc"
     data = _write_mrc(path)
-    monkeypatch.setattr(temnb.io, "count_nonfinite", lambda *a: pytest.fail("lazy load scanned the data"))
+    monkeypatch.setattr(temnb.io.files, "count_nonfinite", lambda *a: pytest.fail("lazy load scanned the data"))
     signal = temnb.load(path, lazy=True, frame_time=0.04)
     assert isinstance(signal.data, da.Array)
     # Change the pixels on disk after loading (a tmp copy): the lazy signal must see the new values.

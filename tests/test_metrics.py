@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from temnb.dummy_data import counted_movie
-from temnb.errors import DataShapeError
-from temnb.metrics import PUBLISHED_045, compare, format_table, psnr, psnr_per_frame, ssim
+from temnb.core.errors import DataShapeError
+from temnb.judge.metrics import PUBLISHED_045, compare, format_table, psnr, psnr_per_frame, ssim
+from temnb.simulation.synthetic import counted_movie
 
 
 def test_identical_images():

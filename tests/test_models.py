@@ -1,4 +1,5 @@
-"""temnb.models and temnb.checkpoint: configs, bias-free homogeneity, receptive field, model folders."""
+"""temnb.nets.config, supervised_models, registry and checkpoint: configs, bias-free homogeneity,
+receptive field, model folders."""
 from __future__ import annotations
 
 import json
@@ -10,21 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from temnb.checkpoint import load_model, read_model_card, save_model
-from temnb.errors import CorruptFileError, DataFileError, MissingFileError, ParameterError
-from temnb.models import (
-    ARCHITECTURES,
-    BiasFreeBatchNorm2d,
-    DnCNN,
-    DnCNNConfig,
-    UNet,
-    UNetConfig,
-    build_model,
-    config_from_dict,
-    count_parameters,
-    receptive_field,
-    receptive_field_bounds,
-)
+from temnb.core.errors import CorruptFileError, DataFileError, MissingFileError, ParameterError
+from temnb.nets.checkpoint import load_model, read_model_card, save_model
+from temnb.nets.config import DnCNNConfig, UNetConfig, receptive_field, receptive_field_bounds
+from temnb.nets.registry import ARCHITECTURES, build_model, config_from_dict, count_parameters
+from temnb.nets.supervised_models import BiasFreeBatchNorm2d, DnCNN, UNet
 
 TINY_UNET = UNetConfig(n_scales=3, base_channels=4)
 TINY_DNCNN = DnCNNConfig(depth=5, channels=8)
@@ -286,3 +277,13 @@ def test_save_model_refuses_foreign_networks(tmp_path):
     with pytest.raises(ParameterError):
         save_model(nn.Conv2d(1, 1, 3), tmp_path / "x")
     assert not np.any([p.exists() for p in [tmp_path / "x" / "weights.pt"]])
+
+
+def test_every_config_knows_its_receptive_field():
+    from temnb.nets.config import N2VConfig, UDVDConfig, WCIDConfig, WCVDConfig
+
+    for config in (UNetConfig(n_scales=3), DnCNNConfig(depth=5), UDVDConfig(), UDVDConfig(two_stage=True),
+                   WCVDConfig(), WCIDConfig(kernel_sizes=(5, 9)), N2VConfig()):
+        assert config.receptive_field() == receptive_field(config) == build_model(config).receptive_field
+        lo, hi = receptive_field_bounds(config)
+        assert hi - lo + 1 <= config.receptive_field()

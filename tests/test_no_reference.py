@@ -7,13 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from temnb.dummy_data import lattice_image
-from temnb.errors import DataShapeError, DataValueError, ParameterError, TemnbWarning, TooFewFramesError
-from temnb.metrics import psnr
-from temnb.no_reference import (
-    line_profile, michelson_contrast, power_spectrum, radial_profile, spectrum_line_scan, split_parity,
-    umse, umse_spatial, upsnr,
-)
+from temnb.core.errors import DataShapeError, DataValueError, ParameterError, TemnbWarning, TooFewFramesError
+from temnb.judge.contrast import line_profile, michelson_contrast
+from temnb.judge.metrics import psnr
+from temnb.judge.no_reference import split_parity, umse, umse_spatial, upsnr
+from temnb.judge.spectra import power_spectrum, radial_profile, spectrum_line_scan
+from temnb.simulation.synthetic import lattice_image
 
 
 def _static_movie(n=60, shape=(128, 128), dose=0.45, seed=0):
@@ -160,7 +159,7 @@ def test_power_spectrum_peaks_at_the_lattice_frequency_in_inverse_nm():
 def test_both_neighbours_in_turn_steady_the_estimate_and_cancel_an_event():
     # Mirror-image references: an event between t-1 and t+1 adds only D (x_t - f), not D^2 / 2,
     # and with a static specimen the frame-to-frame spread is smaller than one reference gives.
-    from temnb.evaluation import signal_change_bias
+    from temnb.judge.no_reference import signal_change_bias
 
     x = np.ones((3, 8, 8))
     x[2] += 2.0                                   # the specimen changes between frames 1 and 2

@@ -1,6 +1,6 @@
 """Every notebook of the series: its skeleton, and a papermill run with smoke parameters.
 
-The run goes through ``temnb.run.run_series`` — the same path as ``temnb run`` — once per
+The run goes through ``temnb.notebook.run.run_series`` — the same path as ``temnb run`` — once per
 test session; the tests then read the numbers each notebook recorded in its JSON.
 """
 import ast
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from temnb.record import read_results
-from temnb.run import run_series
+from temnb.notebook.results import read_results
+from temnb.notebook.run import run_series
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -148,7 +148,7 @@ def test_04_simulates_at_the_requested_dose_and_builds_a_cached_dataset(smoke_re
 
 @pytest.mark.notebook
 def test_05_trains_a_unet_that_denoises_and_saves_a_loadable_model(smoke_results):
-    from temnb.checkpoint import load_model, read_model_card
+    from temnb.nets.checkpoint import load_model, read_model_card
 
     _, results = smoke_results
     nb = "05_supervised_unet"
@@ -201,7 +201,7 @@ def test_09_upsnr_tracks_the_true_psnr_without_ground_truth(smoke_results):
 
 @pytest.mark.notebook
 def test_07_udvd_trained_on_the_movie_itself_is_blind_and_denoises(smoke_results):
-    from temnb.checkpoint import load_model
+    from temnb.nets.checkpoint import load_model
 
     _, results = smoke_results
     nb = "07_unsupervised_video_udvd"
@@ -219,8 +219,8 @@ def test_07_udvd_trained_on_the_movie_itself_is_blind_and_denoises(smoke_results
 
 @pytest.mark.notebook
 def test_08_wcvd_keeps_its_centre_weight_at_zero_and_denoises_an_aligned_movie(smoke_results):
-    from temnb import video_experiments
-    from temnb.checkpoint import load_model
+    from temnb.nets import diagnostics
+    from temnb.nets.checkpoint import load_model
 
     _, results = smoke_results
     nb = "08_blind_spot_wcvd"
@@ -232,4 +232,4 @@ def test_08_wcvd_keeps_its_centre_weight_at_zero_and_denoises_an_aligned_movie(s
     assert _value(results, nb, "psnr_WCVD_lowpass") > _value(results, nb, "psnr_WCVD")
     assert _value(results, nb, "ood_contrast_wcvd_sample_lowpass") < 0.2 < _value(results, nb, "ood_contrast_raw")
     model = load_model(_value(results, nb, "model_folder"), expected="WCVD")
-    assert video_experiments.centre_weight(model) == 0.0
+    assert diagnostics.centre_weight(model) == 0.0

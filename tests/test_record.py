@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import temnb
-from temnb.errors import CorruptFileError, MissingFileError, ParameterError
-from temnb.record import NotebookRun, choose_preset, read_results
+from temnb.core.errors import CorruptFileError, MissingFileError, ParameterError
+from temnb.notebook.presets import choose_preset
+from temnb.notebook.results import NotebookRun, read_results
 
 TABLE = dict(smoke=dict(n_frames=8, sizes=[1, 2]), workshop=dict(n_frames=40), full=dict(n_frames=None))
 
@@ -105,7 +106,7 @@ def test_read_results_merges_a_run_folder(tmp_path):
 
 
 def test_environment_report_lists_versions():
-    from temnb.environment import environment_report, format_environment_report
+    from temnb.core.environment import environment_report, format_environment_report
 
     report = environment_report()
     assert report["packages"]["numpy"] == np.__version__
@@ -116,7 +117,7 @@ def test_environment_report_lists_versions():
 
 
 def test_the_preset_environment_variable_forces_a_preset_and_is_recorded(monkeypatch, tmp_path, capsys):
-    from temnb.record import PRESET_ENV
+    from temnb.notebook.presets import PRESET_ENV
 
     monkeypatch.setenv(PRESET_ENV, "smoke")
     assert choose_preset("full", **TABLE) == TABLE["smoke"]

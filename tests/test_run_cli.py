@@ -6,10 +6,10 @@ import json
 import nbformat
 import pytest
 
-from temnb import cli
-from temnb.errors import ParameterError
-from temnb.record import read_results
-from temnb.run import parse_parameter_value, read_parameters_file, run_series, select_notebooks
+from temnb.core.errors import ParameterError
+from temnb.notebook import cli
+from temnb.notebook.results import read_results
+from temnb.notebook.run import parse_parameter_value, read_parameters_file, run_series, select_notebooks
 
 RECORDING_BODY = """
 import os, temnb
@@ -164,13 +164,11 @@ def test_cli_version_and_device(capsys):
 
 
 def test_cli_info_prints_metadata_table(monkeypatch, capsys, tmp_path):
-    import sys
-    import types
 
     import hyperspy.api as hs
     import numpy as np
 
-    from temnb.errors import MissingFileError
+    from temnb.core.errors import MissingFileError
 
     def fake_load(path, lazy=False, **kwargs):
         if "missing" in str(path):
@@ -180,9 +178,10 @@ def test_cli_info_prints_metadata_table(monkeypatch, capsys, tmp_path):
         signal.axes_manager.signal_axes[0].units = "nm"
         return signal
 
-    # temnb.io is written elsewhere; the CLI only needs its load().
-    monkeypatch.setitem(sys.modules, "temnb.io", types.SimpleNamespace(load=fake_load))
-    monkeypatch.setattr("temnb.io", sys.modules["temnb.io"], raising=False)
+    # The CLI only needs temnb.io.files.load (imported when a file is described).
+    import temnb.io.files
+
+    monkeypatch.setattr(temnb.io.files, "load", fake_load)
 
     assert cli.main(["info", "movie.hspy"]) == 0
     out = capsys.readouterr().out

@@ -9,12 +9,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from temnb.checkpoint import load_model, read_model_card
-from temnb.errors import DataShapeError, DataValueError, ParameterError, TemnbWarning
-from temnb.models import DnCNN, DnCNNConfig, UNet, UNetConfig
-from temnb.train import (
-    LiveCurves, TrainConfig, augment, crop_size, patch_psnr, plot_history, sample_clean_patches, train,
-)
+from temnb.core.errors import DataShapeError, DataValueError, ParameterError, TemnbWarning
+from temnb.core.plotting import LiveCurves, plot_history
+from temnb.nets.checkpoint import load_model, read_model_card
+from temnb.nets.config import DnCNNConfig, TrainConfig, UNetConfig
+from temnb.nets.patches import augment, crop_size, sample_clean_patches
+from temnb.nets.supervised_models import DnCNN, UNet
+from temnb.nets.train import patch_psnr, train
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -107,14 +108,15 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 def test_checkpoint_folders_and_card(tmp_path):
     import hyperspy.api as hs
-    from temnb import metadata as md
+
+    from temnb.core import metadata as md
 
     stack = hs.signals.Signal2D(images(dose=1.0))
     for axis in stack.axes_manager.signal_axes:
         axis.scale, axis.units = 0.025, "nm"
     stack.metadata.General.title = "toy set"
     md.set(stack, "dose_per_pixel", 1.0)
-    md.set(stack, "simulation", {"generator": "temnb.training_data", "spec": {"defoci": [-8.0, 0.0]}})
+    md.set(stack, "simulation", {"generator": "temnb.simulation.training_data", "spec": {"defoci": [-8.0, 0.0]}})
     result = run(dncnn(), tmp_path, data=stack, dose=5.0)
     for name in ("last", "best"):
         files = {p.name for p in (tmp_path / name).iterdir()}
@@ -242,7 +244,7 @@ def test_without_augmentation_patches_are_plain_crops():
 
 
 def test_patch_psnr_matches_metrics_psnr():
-    from temnb.metrics import psnr
+    from temnb.judge.metrics import psnr
 
     rng = np.random.default_rng(1)
     clean, noisy, peak = rng.random((3, 8, 8)), rng.random((3, 8, 8)), [1.0, 2.0, 3.0]

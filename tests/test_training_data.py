@@ -1,4 +1,4 @@
-"""temnb.training_data on tiny fields of view with coarse sampling (the smoke preset)."""
+"""temnb.simulation.training_data on tiny fields of view with coarse sampling (the smoke preset)."""
 from __future__ import annotations
 
 import json
@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from temnb import metadata as md
-from temnb import simulate as sim
-from temnb import structures as st
-from temnb import training_data as td
-from temnb.errors import ParameterError
+from temnb.core import metadata as md
+from temnb.core.errors import ParameterError
+from temnb.simulation import hrtem as sim
+from temnb.simulation import structures as st
+from temnb.simulation import training_data as td
 
 FAST = dict(pixel_size=0.5, sampling=0.125)
 

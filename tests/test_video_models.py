@@ -1,4 +1,4 @@
-"""Blind-spot networks of temnb.video_models: blindness by autograd, frozen centre weights,
+"""Blind-spot networks of temnb.nets.blind_spot_models: blindness by autograd, frozen centre weights,
 circular padding, the FFT low-pass, configs, self-supervised batches and a short training run."""
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import uniform_filter
 
-from temnb import dummy_data, metrics, models
-from temnb import video_models as vm
-from temnb.errors import DataShapeError, ParameterError, TooFewFramesError
-
+from temnb.core.errors import DataShapeError, ParameterError, TooFewFramesError
+from temnb.judge import metrics
+from temnb.nets import blind_spot_models, registry, self_supervised
+from temnb.nets.config import N2VConfig, UDVDConfig, WCIDConfig, WCVDConfig, receptive_field
+from temnb.simulation import synthetic
 
 
 @pytest.fixture(autouse=True)
@@ -37,22 +38,22 @@ def _input_gradient(model, x, y, x_):
 
 
 def _small_udvd(**kw):
-    return vm.UDVD(vm.UDVDConfig(channels=8, **kw))
+    return blind_spot_models.UDVD(UDVDConfig(channels=8, **kw))
 
 
 BLIND_MODELS = {
-    "udvd": lambda: vm.UDVD(),  # the default config (3 scales)
+    "udvd": lambda: blind_spot_models.UDVD(),  # the default config (3 scales)
     "udvd-2scale-bias": lambda: _small_udvd(n_scales=2, bias=True),
     "udvd-stack-blind3": lambda: _small_udvd(n_scales=1, blind_region=3),
     "udvd-blind3": lambda: _small_udvd(blind_region=3),
     "udvd-two-stage": lambda: _small_udvd(n_scales=2, two_stage=True),
     "udvd-two-stage-blind3-7frames": lambda: _small_udvd(frames=7, n_scales=1, blind_region=3, two_stage=True),
-    "wcvd": lambda: vm.WCVD(vm.WCVDConfig(features=8, bias=True)),
-    "wcvd-blind3": lambda: vm.WCVD(vm.WCVDConfig(features=8, blind_region=3)),
-    "wcid": lambda: vm.WCID(vm.WCIDConfig(features=8)),
-    "wcid-blind3": lambda: vm.WCID(vm.WCIDConfig(features=8, kernel_sizes=(5, 7), blind_region=3)),
+    "wcvd": lambda: blind_spot_models.WCVD(WCVDConfig(features=8, bias=True)),
+    "wcvd-blind3": lambda: blind_spot_models.WCVD(WCVDConfig(features=8, blind_region=3)),
+    "wcid": lambda: blind_spot_models.WCID(WCIDConfig(features=8)),
+    "wcid-blind3": lambda: blind_spot_models.WCID(WCIDConfig(features=8, kernel_sizes=(5, 7), blind_region=3)),
     # lowpass acts only in eval mode; in training mode the model must still be blind
-    "wcvd-lowpass-train": lambda: vm.WCVD(vm.WCVDConfig(features=8, lowpass=True)).train(),
+    "wcvd-lowpass-train": lambda: blind_spot_models.WCVD(WCVDConfig(features=8, lowpass=True)).train(),
 }
 
 
@@ -80,7 +81,7 @@ def test_output_pixel_does_not_see_its_own_input_pixel(name):
 def test_wcvd_uses_the_same_pixel_in_the_neighbouring_frames():
     torch.manual_seed(1)
     for blind in (1, 3):
-        model = vm.WCVD(vm.WCVDConfig(features=8, blind_region=blind))
+        model = blind_spot_models.WCVD(WCVDConfig(features=8, blind_region=blind))
         x = torch.rand(1, 3, 24, 24) + 0.1
         y, x_ = torch.nonzero(model(x)[0, 0] > 0)[len(PIXELS)].tolist()  # a pixel where the ReLU is on
         grad = _input_gradient(model, x, y, x_)
@@ -89,9 +90,9 @@ def test_wcvd_uses_the_same_pixel_in_the_neighbouring_frames():
 
 
 BANDED_CONFIGS = {
-    "wcvd-bias-depth2": vm.WCVDConfig(features=8, depth=2, bias=True),
-    "wcvd-blind3-depth0": vm.WCVDConfig(features=4, depth=0, blind_region=3, kernel_sizes=(3, 7)),
-    "wcid": vm.WCIDConfig(features=8, kernel_sizes=(5, 3)),
+    "wcvd-bias-depth2": WCVDConfig(features=8, depth=2, bias=True),
+    "wcvd-blind3-depth0": WCVDConfig(features=4, depth=0, blind_region=3, kernel_sizes=(3, 7)),
+    "wcid": WCIDConfig(features=8, kernel_sizes=(5, 3)),
 }
 
 
@@ -100,7 +101,7 @@ def test_banded_inference_equals_the_layers(name):
     # Inference (no gradients) runs _forward_banded; training runs the layers.  Bands of 8 rows on
     # a 29-row frame end in a short band; mixing weights away from uniform check their folding.
     torch.manual_seed(5)
-    model = models.build_model(BANDED_CONFIGS[name]).eval()
+    model = registry.build_model(BANDED_CONFIGS[name]).eval()
     with torch.no_grad():
         model.mix_logits.copy_(torch.linspace(-1, 1, len(model.mix_logits)))
     x = torch.rand(2, model.temporal_window, 29, 37) * 3
@@ -118,7 +119,7 @@ def test_banded_inference_is_blind_to_its_own_pixel():
     # its own output unchanged (exactly: its weight is exactly 0) but changes its neighbours'.
     torch.manual_seed(6)
     for blind in (1, 3):
-        model = vm.WCVD(vm.WCVDConfig(features=8, blind_region=blind)).eval()
+        model = blind_spot_models.WCVD(WCVDConfig(features=8, blind_region=blind)).eval()
         x = torch.rand(1, 3, 40, 40) + 0.5
         bumped = x.clone()
         bumped[0, 1, 20, 20] += 100.0
@@ -148,12 +149,12 @@ def test_udvd_receptive_field_is_exact(monkeypatch):
 
 
 def _blind_convs(model):
-    return [m for m in model.modules() if isinstance(m, vm._BlindConv)]
+    return [m for m in model.modules() if isinstance(m, blind_spot_models._BlindConv)]
 
 
-@pytest.mark.parametrize("cls,cfg", [(vm.WCVD, vm.WCVDConfig(features=8)),
-                                     (vm.WCVD, vm.WCVDConfig(features=8, blind_region=3)),
-                                     (vm.WCID, vm.WCIDConfig(features=8, kernel_sizes=(5, 7), blind_region=3))])
+@pytest.mark.parametrize("cls,cfg", [(blind_spot_models.WCVD, WCVDConfig(features=8)),
+                                     (blind_spot_models.WCVD, WCVDConfig(features=8, blind_region=3)),
+                                     (blind_spot_models.WCID, WCIDConfig(features=8, kernel_sizes=(5, 7), blind_region=3))])
 def test_centre_weights_stay_exactly_zero_under_adam(cls, cfg):
     torch.manual_seed(3)
     model = cls(cfg)
@@ -161,7 +162,7 @@ def test_centre_weights_stay_exactly_zero_under_adam(cls, cfg):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
     for _ in range(20):
         x = torch.rand(4, model.temporal_window, 16, 16)
-        loss = vm.blind_spot_loss(model(x), x[:, model.temporal_window // 2:][:, :1])
+        loss = self_supervised.blind_spot_loss(model(x), x[:, model.temporal_window // 2:][:, :1])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -173,7 +174,7 @@ def test_centre_weights_stay_exactly_zero_under_adam(cls, cfg):
 
 
 def test_gradient_hook_masks_the_centre_weight():
-    conv = vm._BlindConv(4, 5, True, 1)
+    conv = blind_spot_models._BlindConv(4, 5, True, 1)
     (conv.weight ** 2 + conv.weight).sum().backward()  # not through forward: only the hook masks it
     assert torch.all(conv.weight.grad[:, :, 1, 2, 2] == 0)
     assert torch.count_nonzero(conv.weight.grad) == conv.weight.numel() - 4
@@ -181,7 +182,7 @@ def test_gradient_hook_masks_the_centre_weight():
 
 def test_wcvd_ensemble_keeps_the_frame_shape_with_circular_padding():
     torch.manual_seed(4)
-    model = vm.WCVD(vm.WCVDConfig(features=8)).eval()
+    model = blind_spot_models.WCVD(WCVDConfig(features=8)).eval()
     x = torch.rand(2, 3, 20, 33)
     out = model(x)
     assert out.shape == (2, 1, 20, 33)
@@ -195,56 +196,56 @@ def test_fft_lowpass_keeps_the_mean_and_removes_a_fine_cosine():
     y, x = np.mgrid[0:64, 0:64]
     coarse = 0.5 * np.cos(2 * np.pi * 2 * y / 64)
     image = 3.0 + coarse + np.cos(2 * np.pi * 20 * x / 64)
-    out = vm.fft_lowpass(image, 64 / 7)
+    out = blind_spot_models.fft_lowpass(image, 64 / 7)
     assert isinstance(out, np.ndarray) and out.shape == image.shape
     assert out.mean() == pytest.approx(image.mean(), abs=1e-12)
     assert np.allclose(out, 3.0 + coarse, atol=1e-9)
-    tensor = vm.fft_lowpass(torch.tensor(image, dtype=torch.float32)[None, None], 64 / 7)
+    tensor = blind_spot_models.fft_lowpass(torch.tensor(image, dtype=torch.float32)[None, None], 64 / 7)
     assert torch.is_tensor(tensor) and np.allclose(tensor[0, 0].numpy(), 3.0 + coarse, atol=1e-5)
     with pytest.raises(ParameterError):
-        vm.fft_lowpass(image, 0)
+        blind_spot_models.fft_lowpass(image, 0)
 
 
 def test_lowpass_flag_acts_at_inference_only():
     torch.manual_seed(5)
-    plain = vm.WCVD(vm.WCVDConfig(features=8)).eval()
-    smooth = vm.WCVD(vm.WCVDConfig(features=8, lowpass=True)).eval()
+    plain = blind_spot_models.WCVD(WCVDConfig(features=8)).eval()
+    smooth = blind_spot_models.WCVD(WCVDConfig(features=8, lowpass=True)).eval()
     smooth.load_state_dict(plain.state_dict())
     x = torch.rand(1, 3, 42, 42)
-    assert torch.allclose(smooth(x), vm.fft_lowpass(plain(x), 42 / 7), atol=1e-6)
+    assert torch.allclose(smooth(x), blind_spot_models.fft_lowpass(plain(x), 42 / 7), atol=1e-6)
     assert torch.allclose(smooth.train()(x), plain(x))
 
 
-CONFIGS = [vm.UDVDConfig(frames=3, channels=16, n_scales=2, blind_region=3, bias=True),
-           vm.UDVDConfig(frames=5, channels=4, n_scales=2, two_stage=True),
-           vm.WCVDConfig(kernel_sizes=(5, 9), features=4, depth=1, lowpass=True),
-           vm.WCIDConfig(blind_region=3, kernel_sizes=(5,)),
-           vm.N2VConfig(n_scales=2, base_channels=8, mask_fraction=0.02)]
+CONFIGS = [UDVDConfig(frames=3, channels=16, n_scales=2, blind_region=3, bias=True),
+           UDVDConfig(frames=5, channels=4, n_scales=2, two_stage=True),
+           WCVDConfig(kernel_sizes=(5, 9), features=4, depth=1, lowpass=True),
+           WCIDConfig(blind_region=3, kernel_sizes=(5,)),
+           N2VConfig(n_scales=2, base_channels=8, mask_fraction=0.02)]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.architecture)
 def test_config_round_trip_through_json_and_build_model(config):
     d = json.loads(json.dumps(config.to_dict()))
     assert d["architecture"] == config.architecture
-    again = models.config_from_dict(d)
+    again = registry.config_from_dict(d)
     assert again == config and type(again) is type(config)
-    model = models.build_model(d)
+    model = registry.build_model(d)
     assert model.config == config
-    assert models.receptive_field(config) == model.receptive_field
+    assert receptive_field(config) == model.receptive_field
     out = model(torch.rand(1, model.temporal_window, 16, 16))
     assert out.shape == (1, 1, 16, 16)
 
 
 @pytest.mark.parametrize("make", [
-    lambda: vm.UDVDConfig(frames=4), lambda: vm.UDVDConfig(channels=0), lambda: vm.UDVDConfig(blind_region=2),
-    lambda: vm.UDVDConfig(n_scales=2.0), lambda: vm.UDVDConfig(bias=1),
-    lambda: vm.UDVDConfig(frames=3, two_stage=True), lambda: vm.UDVDConfig(two_stage="yes"),
-    lambda: vm.WCVDConfig(kernel_sizes=(3, 4)), lambda: vm.WCVDConfig(kernel_sizes=()),
-    lambda: vm.WCVDConfig(kernel_sizes=(5, 5)), lambda: vm.WCVDConfig(features=True),
-    lambda: vm.WCVDConfig(kernel_sizes=[[3]]), lambda: vm.WCVDConfig(kernel_sizes=7),
-    lambda: vm.WCIDConfig(blind_region=3), lambda: vm.N2VConfig(mask_fraction=0.5),
-    lambda: vm.N2VConfig(n_scales=1), lambda: vm.UDVDConfig.from_dict({"chanels": 8}),
-    lambda: vm.WCIDConfig.from_dict({"architecture": "WCVD"}),
+    lambda: UDVDConfig(frames=4), lambda: UDVDConfig(channels=0), lambda: UDVDConfig(blind_region=2),
+    lambda: UDVDConfig(n_scales=2.0), lambda: UDVDConfig(bias=1),
+    lambda: UDVDConfig(frames=3, two_stage=True), lambda: UDVDConfig(two_stage="yes"),
+    lambda: WCVDConfig(kernel_sizes=(3, 4)), lambda: WCVDConfig(kernel_sizes=()),
+    lambda: WCVDConfig(kernel_sizes=(5, 5)), lambda: WCVDConfig(features=True),
+    lambda: WCVDConfig(kernel_sizes=[[3]]), lambda: WCVDConfig(kernel_sizes=7),
+    lambda: WCIDConfig(blind_region=3), lambda: N2VConfig(mask_fraction=0.5),
+    lambda: N2VConfig(n_scales=1), lambda: UDVDConfig.from_dict({"chanels": 8}),
+    lambda: WCIDConfig.from_dict({"architecture": "WCVD"}),
 ])
 def test_bad_configs_raise_parameter_error(make):
     with pytest.raises(ParameterError):
@@ -253,14 +254,14 @@ def test_bad_configs_raise_parameter_error(make):
 
 def test_wrong_input_shape_is_a_clear_error():
     with pytest.raises(DataShapeError, match="N, 5, H, W"):
-        vm.UDVD(vm.UDVDConfig(channels=4))(torch.rand(1, 3, 16, 16))
+        blind_spot_models.UDVD(UDVDConfig(channels=4))(torch.rand(1, 3, 16, 16))
     with pytest.raises(DataShapeError, match="multiples of 4"):
-        vm.UDVD(vm.UDVDConfig(channels=4))(torch.rand(1, 5, 18, 16))
+        blind_spot_models.UDVD(UDVDConfig(channels=4))(torch.rand(1, 5, 18, 16))
 
 
 def test_checkpoint_round_trip_keeps_blindness(tmp_path):
-    checkpoint = pytest.importorskip("temnb.checkpoint")
-    model = vm.WCVD(vm.WCVDConfig(features=4))
+    checkpoint = pytest.importorskip("temnb.nets.checkpoint")
+    model = blind_spot_models.WCVD(WCVDConfig(features=4))
     checkpoint.save_model(model, tmp_path / "wcvd")
     loaded = checkpoint.load_model(tmp_path / "wcvd", expected="WCVD")
     x = torch.rand(1, 3, 16, 16)
@@ -270,26 +271,26 @@ def test_checkpoint_round_trip_keeps_blindness(tmp_path):
 
 def test_self_supervised_batches_and_too_short_movies():
     movie = np.random.default_rng(0).poisson(0.45, (7, 40, 48)).astype(np.uint16)
-    batches = vm.self_supervised_batches(movie, 5, 32, 4, generator=0, dose=0.45)
+    batches = self_supervised.self_supervised_batches(movie, 5, 32, 4, generator=0, dose=0.45)
     for _ in range(3):
         inputs, targets = next(batches)
         assert inputs.shape == (4, 5, 32, 32) and targets.shape == (4, 1, 32, 32)
         assert torch.equal(targets, inputs[:, 2:3])
         assert set(np.unique(inputs.numpy() * 0.45).round(4)) <= set(np.arange(0, 20).astype(float))
     with pytest.raises(TooFewFramesError, match="4 frame"):
-        vm.self_supervised_batches(movie[:4], 5, 32, 4)
+        self_supervised.self_supervised_batches(movie[:4], 5, 32, 4)
     with pytest.raises(TooFewFramesError):
-        vm.self_supervised_batches(movie[0], 3, 32, 4)
-    single = next(vm.self_supervised_batches(movie[0], 1, 32, 2))[0]  # a frame is fine for 1-frame models
+        self_supervised.self_supervised_batches(movie[0], 3, 32, 4)
+    single = next(self_supervised.self_supervised_batches(movie[0], 1, 32, 2))[0]  # a frame is fine for 1-frame models
     assert single.shape == (2, 1, 32, 32)
     with pytest.raises(DataShapeError):
-        vm.self_supervised_batches(movie, 5, 64, 4)
+        self_supervised.self_supervised_batches(movie, 5, 64, 4)
 
 
 def test_n2v_mask_hides_the_masked_values():
     g = torch.Generator().manual_seed(6)
     batch = torch.randn(3, 1, 20, 24, generator=g)
-    masked, mask = vm.n2v_mask(batch, 0.02, g)
+    masked, mask = self_supervised.n2v_mask(batch, 0.02, g)
     assert mask.shape == (3, 1, 20, 24) and mask.sum((1, 2, 3)).tolist() == [10, 10, 10]
     hit = mask.bool()
     assert torch.all(masked[hit] != batch[hit])  # the masked pixels' own values are gone
@@ -302,34 +303,34 @@ def test_n2v_mask_hides_the_masked_values():
     out = torch.zeros_like(batch)
     changed = out.clone()
     changed[~hit] = 5.0
-    assert vm.n2v_loss(out, batch, mask) == vm.n2v_loss(changed, batch, mask)
+    assert self_supervised.n2v_loss(out, batch, mask) == self_supervised.n2v_loss(changed, batch, mask)
 
 
 def test_poisson_loss_is_smallest_at_the_mean():
     y = torch.tensor([0.0, 1.0, 0.0, 3.0])
-    losses = [float(vm.blind_spot_loss(torch.full((4,), c), y, "poisson")) for c in (0.5, 1.0, 1.5)]
+    losses = [float(self_supervised.blind_spot_loss(torch.full((4,), c), y, "poisson")) for c in (0.5, 1.0, 1.5)]
     assert losses[1] < losses[0] and losses[1] < losses[2]
     with pytest.raises(ParameterError):
-        vm.blind_spot_loss(y, y, "l1")
+        self_supervised.blind_spot_loss(y, y, "l1")
 
 
 def test_fit_runs_for_video_and_masked_models():
-    noisy, _ = dummy_data.counted_movie(n_frames=6, shape=(32, 32), dose=0.45, seed=9)  # a hyperspy signal
-    for model in (vm.UDVD(vm.UDVDConfig(channels=4, n_scales=1, two_stage=True)),
-                  vm.UDVD(vm.UDVDConfig(channels=4, n_scales=2)), vm.N2V(vm.N2VConfig(n_scales=2, base_channels=4))):
+    noisy, _ = synthetic.counted_movie(n_frames=6, shape=(32, 32), dose=0.45, seed=9)  # a hyperspy signal
+    for model in (blind_spot_models.UDVD(UDVDConfig(channels=4, n_scales=1, two_stage=True)),
+                  blind_spot_models.UDVD(UDVDConfig(channels=4, n_scales=2)), blind_spot_models.N2V(N2VConfig(n_scales=2, base_channels=4))):
         steps = []
-        losses = vm.fit_self_supervised(model, noisy, steps=3, patch_size=16, batch_size=2, device="cpu",
+        losses = self_supervised.fit_self_supervised(model, noisy, steps=3, patch_size=16, batch_size=2, device="cpu",
                                         progress=False, callback=lambda step, loss: steps.append(step))
         assert steps == [0, 1, 2] and np.all(np.isfinite(losses)) and not model.training
     with pytest.raises(ParameterError, match="multiple of 2"):
-        vm.fit_self_supervised(model, noisy, steps=1, patch_size=15, progress=False)
+        self_supervised.fit_self_supervised(model, noisy, steps=1, patch_size=15, progress=False)
 
 
 def test_short_self_supervised_training_beats_the_raw_counts():
-    noisy, clean = dummy_data.counted_movie(n_frames=1, shape=(128, 128), dose=0.45, seed=7, as_signal=False)
+    noisy, clean = synthetic.counted_movie(n_frames=1, shape=(128, 128), dose=0.45, seed=7, as_signal=False)
     torch.manual_seed(8)
-    model = vm.WCID(vm.WCIDConfig(features=16))
-    losses = vm.fit_self_supervised(model, noisy[0], steps=50, patch_size=64, batch_size=8, lr=1e-2,
+    model = blind_spot_models.WCID(WCIDConfig(features=16))
+    losses = self_supervised.fit_self_supervised(model, noisy[0], steps=50, patch_size=64, batch_size=8, lr=1e-2,
                                     dose=0.45, device="cpu", progress=False)
     assert len(losses) == 50 and not model.training
     with torch.no_grad():
@@ -342,17 +343,17 @@ def test_short_self_supervised_training_beats_the_raw_counts():
 
 def test_training_on_an_interpolated_alignment_warns():
     # Sub-pixel interpolation mixes neighbouring pixels' noise: the blind spot would see its own.
-    from temnb import align
-    from temnb.errors import TemnbWarning
+    from temnb.classic import align
+    from temnb.core.errors import TemnbWarning
 
-    noisy, _ = dummy_data.counted_movie(n_frames=6, shape=(48, 48), dose=0.45, seed=1,
+    noisy, _ = synthetic.counted_movie(n_frames=6, shape=(48, 48), dose=0.45, seed=1,
                                         drift_px_per_frame=(0.3, 0.2))
     drift = align.estimate_drift(noisy, max_shift_px=3.0, progress=False)
     with pytest.warns(TemnbWarning, match="order=0"):
-        next(vm.self_supervised_batches(align.apply_drift(noisy, drift, order=1), 3, 16, 2))
+        next(self_supervised.self_supervised_batches(align.apply_drift(noisy, drift, order=1), 3, 16, 2))
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error", TemnbWarning)
-        next(vm.self_supervised_batches(align.apply_drift(noisy, drift, order=0), 3, 16, 2))
-        next(vm.self_supervised_batches(noisy, 3, 16, 2))
+        next(self_supervised.self_supervised_batches(align.apply_drift(noisy, drift, order=0), 3, 16, 2))
+        next(self_supervised.self_supervised_batches(noisy, 3, 16, 2))
 

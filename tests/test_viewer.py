@@ -2,13 +2,15 @@
 import numpy as np
 import pytest
 
-from temnb import dummy_data, plotting, widgets
-from temnb.errors import DataShapeError, ParameterError
+from temnb.core import plotting
+from temnb.core.errors import DataShapeError, ParameterError
+from temnb.notebook import widgets
+from temnb.simulation import synthetic
 
 
 @pytest.fixture(scope="module")
 def movies():
-    return dummy_data.counted_movie(12, (48, 64), seed=3)
+    return synthetic.counted_movie(12, (48, 64), seed=3)
 
 
 def test_frame_averages_the_requested_frames(movies):

@@ -261,3 +261,21 @@ def test_bundled_sample_loads_with_documented_metadata():
     assert rows >= 64  # at least a quarter of the frame is vacuum
     assert noisy.data[:, :rows].mean() == pytest.approx(0.45, rel=0.02)
     assert clean.data[:, :rows].mean() == pytest.approx(0.45, rel=0.005)
+
+
+def test_a_movie_records_its_dose_per_pixel_and_per_area(movie):
+    (clean, noisy), _ = movie
+    pixel_A = 10 * clean.axes_manager.signal_axes[0].scale
+    for signal in (clean, noisy):
+        assert metadata.get(signal, "dose_per_pixel") == 2.0
+        assert metadata.get(signal, "dose_per_area") == pytest.approx(2.0 / pixel_A**2)
+        assert metadata.get(signal, "simulation")["dose_e_per_A2"] == pytest.approx(2.0 / pixel_A**2)
+
+
+def test_frame_dose_takes_the_dose_per_area_by_default_and_refuses_two_that_disagree():
+    assert sim.frame_dose(pixel_size=0.061).per_pixel == pytest.approx(0.45, rel=1e-3)     # the paper
+    assert sim.frame_dose(pixel_size=0.244).per_pixel == pytest.approx(7.2, rel=1e-3)     # binned 4 x 4
+    assert sim.frame_dose(dose_per_area=100.0, pixel_size=0.1).per_pixel == pytest.approx(1.0)
+    assert sim.frame_dose(dose=1.0, dose_per_area=100.0, pixel_size=0.1).per_area == pytest.approx(100.0)
+    with pytest.raises(ParameterError, match="not the dose_per_area"):
+        sim.frame_dose(dose=0.45, dose_per_area=121.0, pixel_size=0.25)

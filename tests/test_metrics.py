@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from temnb.core.errors import DataShapeError
-from temnb.judge.metrics import PUBLISHED_045, compare, format_table, psnr, psnr_per_frame, ssim
+from temnb.core.errors import DataShapeError, ParameterError
+from temnb.judge.metrics import PUBLISHED_045, PUBLISHED_PEAK, compare, format_table, psnr, psnr_per_frame, ssim
 from temnb.simulation.synthetic import counted_movie
 
 
@@ -57,12 +57,36 @@ def test_compare_and_table():
     assert rows[1]["psnr"] == float("inf") and rows[1]["ssim"] == pytest.approx(1.0)
     assert rows[0]["seconds"] == 0.0 and rows[1]["seconds"] is None
     text = format_table(rows, PUBLISHED_045)
-    assert "raw" in text and "3.6" in text
+    assert "raw" in text and "3.56" in text
 
 
-def test_published_numbers():
-    assert PUBLISHED_045["raw"]["psnr"] == 3.6
-    assert PUBLISHED_045["adaptive_wiener"] == {"psnr": 21.6, "ssim": None}
-    assert PUBLISHED_045["lowpass"] == {"psnr": 22.4, "ssim": None}
-    assert PUBLISHED_045["anscombe_nlm"] == {"psnr": 26.6, "ssim": None}
-    assert PUBLISHED_045["anscombe_bm3d"] == {"psnr": 22.6, "ssim": 0.80}
+def test_published_numbers_are_table_1_of_the_paper():
+    table = {"raw": (3.56, 0.00), "adaptive_wiener": (21.59, 0.44), "lowpass": (22.42, 0.63),
+             "anscombe_nlm": (26.55, 0.73), "anscombe_bm3d": (22.57, 0.80), "pure_let": (28.36, 0.93),
+             "sbd_dncnn": (30.47, 0.93), "sbd_small_unet": (30.87, 0.93), "unet": (42.87, 0.99)}
+    assert {k: (v["psnr"], v["ssim"]) for k, v in PUBLISHED_045.items()} == table
+    assert PUBLISHED_PEAK == "max"
+
+
+def test_the_two_peak_conventions_differ_by_the_offset_of_the_clean_image():
+    clean = 1.0 + np.linspace(0, 1, 32 * 32).reshape(32, 32)      # vacuum-like offset: max 2, range 1
+    estimate = clean + 0.05
+    assert psnr(estimate, clean) == pytest.approx(psnr(estimate, clean, peak="max"))
+    assert psnr(estimate, clean, peak="max") - psnr(estimate, clean, peak="range") == pytest.approx(
+        20 * np.log10(2.0))
+    assert psnr(estimate, clean, peak=2.0) == pytest.approx(psnr(estimate, clean, peak="max"))
+    with pytest.raises(ParameterError, match="convention"):
+        psnr(estimate, clean, peak="clean")
+    with pytest.raises(ParameterError):
+        psnr(estimate, clean, peak=-1.0)
+
+
+def test_tables_say_their_convention_and_show_published_numbers_only_beside_their_own():
+    noisy, clean = counted_movie(1, (32, 32), 0.45, seed=0, as_signal=False)
+    paper = format_table(compare({"raw": noisy}, clean), PUBLISHED_045)
+    assert "peak = clean maximum" in paper.splitlines()[0] and "3.56" in paper
+    other = format_table(compare({"raw": noisy}, clean, peak="range"), PUBLISHED_045)
+    assert "max - min" in other.splitlines()[0] and "3.56" not in other and "not shown" in other
+    mixed = compare({"raw": noisy}, clean) + compare({"raw": noisy}, clean, peak="range")
+    with pytest.raises(ParameterError, match="mix"):
+        format_table(mixed)

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import ndimage
 
 from temnb.core.errors import DataShapeError, DataValueError, ParameterError, TemnbWarning, TooFewFramesError
 from temnb.judge.contrast import line_profile, michelson_contrast
 from temnb.judge.metrics import psnr
-from temnb.judge.no_reference import split_parity, umse, umse_spatial, upsnr
+from temnb.judge.no_reference import UPSNR_PEAK_RULE, split_parity, umse, umse_spatial, upsnr
 from temnb.judge.spectra import power_spectrum, radial_profile, spectrum_line_scan
 from temnb.simulation.synthetic import lattice_image
 
@@ -36,8 +37,8 @@ def test_upsnr_matches_true_psnr():
     clean, noisy, rng = _static_movie(seed=1)
     denoised = clean + rng.normal(0.0, 0.3, noisy.shape)
     peak = float(denoised.max() - denoised.min())
-    assert abs(upsnr(denoised, noisy) - psnr(denoised[1:-1], np.broadcast_to(clean, (58,) + clean.shape),
-                                              peak=peak)) < 0.5
+    assert abs(upsnr(denoised, noisy, peak=peak) - psnr(denoised[1:-1], np.broadcast_to(clean, (58,) + clean.shape),
+                                                        peak=peak)) < 0.5
 
 
 def test_gap_excludes_frames_a_video_denoiser_has_seen():
@@ -174,3 +175,20 @@ def test_both_neighbours_in_turn_steady_the_estimate_and_cancel_an_event():
     assert both.std() < one.std()
     assert abs(both.mean() - 0.09) < 3 * both.std() / np.sqrt(len(both))  # the true MSE is 0.3^2
 
+
+
+def test_the_default_upsnr_peak_does_not_depend_on_the_movie_length():
+    # A static movie: the same clean frames, 8 or 48 of them.  The former default (the range of the
+    # time-averaged noisy frame) put the two 3.9 dB apart on the sample; the mean level does not move.
+    clean = 1.8 * (1.0 + 0.8 * lattice_image((64, 64), spacing_px=8.0))
+    rng = np.random.default_rng(4)
+    long = rng.poisson(np.broadcast_to(clean, (48, 64, 64))).astype(float)
+    short = long[:8]
+    denoise = lambda m: ndimage.gaussian_filter(m, (0, 1.5, 1.5))  # noqa: E731
+    a, b = upsnr(denoise(long), long), upsnr(denoise(short), short)
+    assert abs(a - b) < 0.5
+    assert a.peak_rule == b.peak_rule == UPSNR_PEAK_RULE
+    assert abs(a.peak - b.peak) / a.peak < 0.02
+    # The rule the old default used does move with the length: the check can fail.
+    ranges = [m.mean(0).max() - m.mean(0).min() for m in (long, short)]
+    assert ranges[1] / ranges[0] > 1.3

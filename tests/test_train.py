@@ -291,3 +291,15 @@ def test_live_curves_updates_one_display(monkeypatch):
         live(HISTORY[:n])
     assert [c[0] for c in calls] == ["display", "update", "update"]
     assert not any(plt.fignum_exists(c[1].number) for c in calls)  # each figure closed
+
+
+def test_the_model_card_regime_says_dose_per_pixel_and_per_area():
+    from temnb.nets.train import training_regime
+
+    summary = {"pixel_size_A": 0.244, "simulation": {"spec": {"defoci": [-20.0, -8.0, 0.0]}}}
+    regime = training_regime(7.2, summary)
+    assert regime["dose_per_pixel"] == 7.2 and regime["pixel_size_A"] == 0.244
+    assert regime["dose_per_area"] == pytest.approx(7.2 / 0.244**2)          # 121 e-/Å² per frame
+    assert regime["defocus_nm"] == [-20.0, 0.0]
+    unknown = training_regime(0.45, {})                                        # an array: no calibration
+    assert unknown["dose_per_area"] is None and unknown["pixel_size_A"] is None

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import uniform_filter
 
-from temnb.core.errors import DataShapeError, ParameterError, TooFewFramesError
+from temnb.core.errors import DataShapeError, ParameterError, TemnbWarning, TooFewFramesError
 from temnb.judge import metrics
 from temnb.nets import blind_spot_models, registry, self_supervised
 from temnb.nets.config import N2VConfig, UDVDConfig, WCIDConfig, WCVDConfig, receptive_field
@@ -52,8 +52,8 @@ BLIND_MODELS = {
     "wcvd-blind3": lambda: blind_spot_models.WCVD(WCVDConfig(features=8, blind_region=3)),
     "wcid": lambda: blind_spot_models.WCID(WCIDConfig(features=8)),
     "wcid-blind3": lambda: blind_spot_models.WCID(WCIDConfig(features=8, kernel_sizes=(5, 7), blind_region=3)),
-    # lowpass acts only in eval mode; in training mode the model must still be blind
-    "wcvd-lowpass-train": lambda: blind_spot_models.WCVD(WCVDConfig(features=8, lowpass=True)).train(),
+    # the low-pass is applied by temnb.denoise, never inside the model: it must still be blind
+    "wcvd-lowpass-train": lambda: blind_spot_models.WCVD(WCVDConfig(features=8, lowpass_cutoff=1.35)).train(),
 }
 
 
@@ -194,31 +194,66 @@ def test_wcvd_ensemble_keeps_the_frame_shape_with_circular_padding():
 
 def test_fft_lowpass_keeps_the_mean_and_removes_a_fine_cosine():
     y, x = np.mgrid[0:64, 0:64]
-    coarse = 0.5 * np.cos(2 * np.pi * 2 * y / 64)
-    image = 3.0 + coarse + np.cos(2 * np.pi * 20 * x / 64)
-    out = blind_spot_models.fft_lowpass(image, 64 / 7)
+    coarse = 0.5 * np.cos(2 * np.pi * 2 * y / 64)            # 2/64 cycles per pixel: kept
+    image = 3.0 + coarse + np.cos(2 * np.pi * 20 * x / 64)    # 20/64 cycles per pixel: removed
+    out = blind_spot_models.fft_lowpass(image, 1 / 14)
     assert isinstance(out, np.ndarray) and out.shape == image.shape
     assert out.mean() == pytest.approx(image.mean(), abs=1e-12)
     assert np.allclose(out, 3.0 + coarse, atol=1e-9)
-    tensor = blind_spot_models.fft_lowpass(torch.tensor(image, dtype=torch.float32)[None, None], 64 / 7)
+    # The same cut-off in 1/Å on 0.25 Å pixels.
+    assert np.allclose(blind_spot_models.fft_lowpass(image, 4 / 14, pixel_size_A=0.25), out, atol=1e-12)
+    tensor = blind_spot_models.fft_lowpass(torch.tensor(image, dtype=torch.float32)[None, None], 1 / 14)
     assert torch.is_tensor(tensor) and np.allclose(tensor[0, 0].numpy(), 3.0 + coarse, atol=1e-5)
     with pytest.raises(ParameterError):
         blind_spot_models.fft_lowpass(image, 0)
 
 
-def test_lowpass_flag_acts_at_inference_only():
+def test_the_lowpass_cutoff_is_in_inverse_angstrom_and_applied_by_denoise():
+    import hyperspy.api as hs
+
+    from temnb.nets.inference import denoise
+
     torch.manual_seed(5)
     plain = blind_spot_models.WCVD(WCVDConfig(features=8)).eval()
-    smooth = blind_spot_models.WCVD(WCVDConfig(features=8, lowpass=True)).eval()
+    smooth = blind_spot_models.WCVD(WCVDConfig(features=8, lowpass_cutoff=1.0)).eval()
     smooth.load_state_dict(plain.state_dict())
     x = torch.rand(1, 3, 42, 42)
-    assert torch.allclose(smooth(x), blind_spot_models.fft_lowpass(plain(x), 42 / 7), atol=1e-6)
-    assert torch.allclose(smooth.train()(x), plain(x))
+    assert torch.allclose(smooth(x), plain(x))              # never inside the model
+    movie = np.random.default_rng(0).poisson(2.0, (5, 48, 48)).astype(np.float32)
+    signal = hs.signals.Signal2D(movie)
+    for ax in signal.axes_manager.signal_axes:
+        ax.scale, ax.units = 0.025, "nm"                     # 0.25 Å pixels
+    expected = blind_spot_models.fft_lowpass(denoise(movie, plain, dose=2.0, progress=False), 1.0, 0.25)
+    got = denoise(signal, smooth, dose=2.0, progress=False).data
+    assert np.allclose(got, expected, atol=1e-5)
+    assert np.allclose(denoise(movie, smooth, dose=2.0, pixel_size_A=0.25, progress=False), expected, atol=1e-5)
+    with pytest.raises(ParameterError, match="pixel size"):
+        denoise(movie, smooth, dose=2.0, progress=False)     # an array has no calibration
+    with pytest.raises(ParameterError, match="1/Å"):
+        WCVDConfig.from_dict({"architecture": "WCVD", "lowpass": True})
+    with pytest.raises(ParameterError):
+        WCVDConfig(lowpass_cutoff=-1.0)
+
+
+def test_a_cutoff_that_removes_the_lattice_warns():
+    import warnings
+
+    from temnb.classic.fourier import warn_if_cutoff_removes_lattice
+
+    y, x = np.mgrid[0:64, 0:64]
+    clean = 5.0 + 2.0 * np.cos(2 * np.pi * x / 4.0)      # period 4 px = 1 Å on 0.25 Å pixels: k = 1 1/Å
+    lattice = np.random.default_rng(1).poisson(np.broadcast_to(clean, (8, 64, 64))).astype(float)
+    with pytest.warns(TemnbWarning, match="strongest Bragg spot"):
+        lost = warn_if_cutoff_removes_lattice(lattice, 0.8, 0.25)
+    assert len(lost) >= 1 and np.allclose(np.abs(lost.k[0]), [0.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(warn_if_cutoff_removes_lattice(lattice, 1.35, 0.25)) == 0
 
 
 CONFIGS = [UDVDConfig(frames=3, channels=16, n_scales=2, blind_region=3, bias=True),
            UDVDConfig(frames=5, channels=4, n_scales=2, two_stage=True),
-           WCVDConfig(kernel_sizes=(5, 9), features=4, depth=1, lowpass=True),
+           WCVDConfig(kernel_sizes=(5, 9), features=4, depth=1, lowpass_cutoff=1.35),
            WCIDConfig(blind_region=3, kernel_sizes=(5,)),
            N2VConfig(n_scales=2, base_channels=8, mask_fraction=0.02)]
 

@@ -21,7 +21,7 @@ from ..core.signals import require_movie
 from ..io.calibration import pixel_size_angstrom
 from ..io.counts import require_counts
 from . import poisson as noise
-from .fourier import BraggSpots, _finish, _prepare, bragg_mask, find_bragg_spots, lowpass
+from .fourier import PAPER_LOWPASS_CUTOFF, BraggSpots, _finish, _prepare, bragg_mask, find_bragg_spots, lowpass
 
 __all__ = ["gaussian", "gaussian_3d", "median", "adaptive_wiener", "lowpass", "bragg_mask",
            "find_bragg_spots", "BraggSpots", "anscombe_nlm", "anscombe_bm3d", "time_average",
@@ -218,15 +218,16 @@ def time_average(movie, n: int, *, name=None):
 
 
 # --------------------------------------------------------------------------- registry
-# Defaults for a 0.45 e-/px frame at ~0.25 Å/px (columns ~10 px apart, ~4 px wide),
-# chosen on temnb.simulation.synthetic movies with that geometry for the best PSNR that still
-# resolves the columns; the Fourier ones are given in pixels so they work uncalibrated.
+# Defaults for frames at ~0.25 Å/px (columns ~10 px apart, ~4 px wide), chosen on
+# temnb.simulation.synthetic movies with that geometry for the best PSNR that still resolves the
+# columns.  The low-pass is the paper's, in 1/Å (it needs a length calibration: pass cutoff_px= for
+# an uncalibrated array); the Bragg mask works in FFT pixels.  Tune them for your dose: notebook 03.
 FILTERS = {
     "gaussian": functools.partial(gaussian, sigma=2.0),
     "gaussian_3d": functools.partial(gaussian_3d, sigma=1.5, sigma_time=2.0),
     "median": functools.partial(median, size=5),
     "adaptive_wiener": functools.partial(adaptive_wiener, radius=3),
-    "lowpass": functools.partial(lowpass, cutoff_px=0.25),
+    "lowpass": functools.partial(lowpass, cutoff=PAPER_LOWPASS_CUTOFF),   # 1/Å: the paper's information limit
     "bragg_mask": functools.partial(bragg_mask, threshold=30.0, radius=3.0),
     "anscombe_nlm": functools.partial(anscombe_nlm, h=0.6, patch_size=5, patch_distance=6),
     "anscombe_bm3d": functools.partial(anscombe_bm3d, sigma=1.0, profile="np"),
@@ -240,8 +241,8 @@ def apply(name: str, data, **params):
         raise ParameterError(f"unknown filter {name!r}; choose one of {', '.join(FILTERS)}")
     preset = FILTERS[name]
     defaults = dict(preset.keywords)
-    # A calibrated alternative replaces the pixel default rather than clashing with it.
-    for given, dropped in (("cutoff", "cutoff_px"), ("sigma_nm", "sigma")):
+    # An alternative way of giving the same setting replaces the default rather than clashing with it.
+    for given, dropped in (("cutoff_px", "cutoff"), ("sigma_nm", "sigma")):
         if given in params and name in ("lowpass", "gaussian"):
             defaults.pop(dropped, None)
     return preset.func(data, **{**defaults, **params})

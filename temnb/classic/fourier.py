@@ -8,6 +8,7 @@ The helpers shared by all of :mod:`temnb.classic.filters` live here too.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,11 +16,15 @@ from scipy import ndimage
 from skimage.feature import peak_local_max
 
 from ..core import metadata as md
-from ..core.errors import ParameterError
+from ..core.errors import ParameterError, TemnbWarning
 from ..core.signals import require_image_data, rewrap, source_label, unwrap
 from ..io.calibration import pixel_size_angstrom
 
-__all__ = ["lowpass", "bragg_mask", "find_bragg_spots", "BraggSpots"]
+__all__ = ["lowpass", "bragg_mask", "find_bragg_spots", "BraggSpots", "warn_if_cutoff_removes_lattice",
+           "PAPER_LOWPASS_CUTOFF"]
+
+#: The paper's low-pass (Mohan et al. 2022): 1.35 1/Å, the information limit of its microscope.
+PAPER_LOWPASS_CUTOFF = 1.35
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -90,6 +95,7 @@ def lowpass(data, cutoff=None, *, cutoff_px=None, order: int = 4, name=None):
                 f"image is {nyquist:.4g} 1/Å (pixel size {pixel:.4g} Å)", source=source,
                 hint=f"use a cut-off below {nyquist:.4g} 1/Å, e.g. the information limit")
         fraction, label = cutoff / nyquist, f"{cutoff:.3g} 1/Å"
+        warn_if_cutoff_removes_lattice(arr, cutoff, pixel, source=source)
     else:
         if not (np.isfinite(cutoff_px) and 0 < cutoff_px <= 1):
             raise ParameterError(f"cutoff_px={cutoff_px}: it is a fraction of Nyquist, in (0, 1]",
@@ -204,3 +210,21 @@ def bragg_mask(data, n_spots=None, threshold: float = 30.0, radius: float = 3.0,
             mask |= np.hypot(dy, kx - sx) <= radius
     title = f"Bragg mask ({len(spots)} spots, radius {radius:g} px)"
     return _finish(_apply_mask(arr, mask.astype(np.float64)), template, title)
+
+
+def warn_if_cutoff_removes_lattice(data, cutoff, pixel_size_A, *, source=None, max_frames: int = 16):
+    """Warn (TemnbWarning) when a low-pass at *cutoff* 1/Å removes the strongest Bragg spot of *data*
+    (found in the power spectrum averaged over its first *max_frames* frames); return the spots it
+    removes (a :class:`BraggSpots` in 1/Å, empty when the lattice is kept or none is found)."""
+    arr = np.asarray(data)
+    arr = arr[:max_frames] if arr.ndim == 3 else arr
+    spots = find_bragg_spots(np.asarray(arr, dtype=np.float64))      # an array: k in cycles per pixel
+    k = spots.k / float(pixel_size_A)
+    removed = np.hypot(k[:, 0], k[:, 1]) > float(cutoff)
+    lost = BraggSpots(k[removed], spots.pixels[removed], spots.strength[removed], "1/Å", spots.shape)
+    if len(spots) and removed[0]:
+        d = 1.0 / float(np.hypot(*k[0]))
+        warnings.warn(f"{source or 'the data'}: a low-pass at {cutoff:g} 1/Å removes the movie's strongest Bragg "
+                      f"spot ({d:.2f} Å lattice spacing; {int(removed.sum())} of {len(spots)} spots found are "
+                      f"beyond it), so the denoised lattice will be gone", TemnbWarning, stacklevel=3)
+    return lost

@@ -1,5 +1,5 @@
-"""What every stage uses: errors, checks of user numbers, the temnb metadata node, arrays inside /
-signals at the edges, device choice, the environment report, atomic JSON records, plotting primitives.
+"""What every stage uses: errors, checks of user numbers, doses per px and per Å², the metadata node,
+arrays inside / signals at the edges, device choice, the environment report, atomic JSON records, plots.
 Imports nothing from temnb outside ``core``; every other subpackage may import from here."""
 from __future__ import annotations
 
@@ -23,4 +23,4 @@ def lazy_submodules(package: str, names):
 
 
 __getattr__, __dir__ = lazy_submodules(__name__, (
-    "checks", "device", "environment", "errors", "metadata", "plotting", "record", "signals"))
+    "checks", "device", "dose", "environment", "errors", "metadata", "plotting", "record", "signals"))

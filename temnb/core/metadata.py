@@ -13,6 +13,7 @@ temnb needs lives under ``metadata.temnb``:
 ``temnb.offset``          detector units at zero electrons
 ``temnb.read_noise``      standard deviation of the read noise, detector units
 ``temnb.dose_per_pixel``  electrons per pixel per frame in vacuum
+``temnb.dose_per_area``   electrons per Å² per frame in vacuum (the physics; needs the pixel size)
 ``temnb.dose_method``     how the dose was obtained ('vacuum region', 'simulation'..)
 ``temnb.frame_time``      seconds per frame, or absent when unknown
 ``temnb.simulated``       True for simulated data (never mistake them for real)
@@ -41,6 +42,7 @@ _KEYS = (
     "offset",
     "read_noise",
     "dose_per_pixel",
+    "dose_per_area",
     "dose_method",
     "frame_time",
     "simulated",

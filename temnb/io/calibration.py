@@ -280,10 +280,37 @@ def normalise(signal, *, source=None, pixel_size=None, pixel_unit=None, frame_ti
 _TO_ANGSTROM = {"Å": 1.0, "nm": 10.0, "pm": 0.01, "µm": 1e4, "mm": 1e7, "cm": 1e8, "m": 1e10}
 
 
+def _axis_angstrom(axis):
+    factor = _TO_ANGSTROM.get(normalise_unit(axis.units))
+    return None if factor is None else abs(float(axis.scale)) * factor
+
+
 def pixel_size_angstrom(template):
     """Pixel size in Å from a signal's x axis, or None when there is no length calibration."""
     if template is None or not template.axes_manager.signal_axes:
         return None
-    ax = template.axes_manager.signal_axes[0]
-    factor = _TO_ANGSTROM.get(normalise_unit(ax.units))
-    return None if factor is None else float(ax.scale) * factor
+    return _axis_angstrom(template.axes_manager.signal_axes[0])
+
+
+def pixel_sizes_angstrom(template):
+    """(y, x) pixel sizes in Å of a signal's image axes, each None when that axis is not a length."""
+    if template is None or len(template.axes_manager.signal_axes) != 2:
+        return None, None
+    x, y = template.axes_manager.signal_axes
+    return _axis_angstrom(y), _axis_angstrom(x)
+
+
+def pixel_area_A2(template):
+    """Area of one pixel in Å² (y size × x size), or None when either axis is not a length."""
+    y, x = pixel_sizes_angstrom(template)
+    return None if y is None or x is None else y * x
+
+
+def frame_time_s(template):
+    """Seconds per frame: ``metadata.temnb.frame_time``, else a time navigation axis in s/ms/µs, else None."""
+    t = md.get(template, "frame_time")
+    if t is None and template.axes_manager.navigation_dimension == 1:
+        ax = template.axes_manager.navigation_axes[0]
+        unit = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6}.get(str(ax.units).strip())
+        t = None if unit is None else unit * ax.scale
+    return None if t is None else float(t)

@@ -25,6 +25,7 @@ from ..core.errors import (
     ParameterError,
 )
 from ..core.signals import is_signal, require_image_data, require_movie, rewrap, source_label, unwrap
+from .calibration import frame_time_s, pixel_area_A2
 from .photon_transfer import _RING_A, GainEstimate, _bin_and_fit, _frame_samples, _movie_samples, _residual
 
 __all__ = ["GainEstimate", "DoseEstimate", "CountsCheck", "estimate_gain_offset", "to_counts",
@@ -220,20 +221,6 @@ def _block_dispersion(total, block):
     return mean, disp, np.sqrt((2 + 1 / safe) / (n - 3))   # Poisson: var(s^2) ~ (mu + 2 mu^2)/n
 
 
-def _dose_calibration(template):
-    """(pixel area in A^2, frame time in s), each None when unknown."""
-    to_A = {"nm": 10.0, "a": 1.0, "å": 1.0, "angstrom": 1.0, "pm": 0.01, "µm": 1e4, "um": 1e4}
-    axes = template.axes_manager.signal_axes
-    f = [to_A.get(str(ax.units).strip().lower()) for ax in axes]
-    area = None if len(axes) != 2 or None in f else abs(axes[0].scale * f[0] * axes[1].scale * f[1])
-    t = md.get(template, "frame_time")
-    if t is None and template.axes_manager.navigation_dimension == 1:
-        ax = template.axes_manager.navigation_axes[0]
-        unit = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6}.get(str(ax.units).strip())
-        t = None if unit is None else unit * ax.scale
-    return area, t
-
-
 def estimate_dose(movie, vacuum="auto", *, block: int = 32, flat_z: float = 3.0,
                   brightness_tol: float = 0.02, name=None) -> DoseEstimate:
     """Electrons per pixel per frame, measured in vacuum (a movie or a single frame).
@@ -318,7 +305,7 @@ def estimate_dose(movie, vacuum="auto", *, block: int = 32, flat_z: float = 3.0,
                       "not ~1: it may contain specimen, so the dose may be wrong", CalibrationWarning,
                       stacklevel=2)
     dose = float(vals.sum() / (vals.size * n_frames))
-    area, ftime = _dose_calibration(template) if template is not None else (None, None)
+    area, ftime = (pixel_area_A2(template), frame_time_s(template)) if template is not None else (None, None)
     per_area = None if area is None else dose / area
     rate = None if per_area is None or not ftime else per_area / ftime
     if template is not None and rate is None:
@@ -332,6 +319,8 @@ def record_dose(signal, estimate: DoseEstimate):
     if not is_signal(signal):
         raise ParameterError("record_dose needs a hyperspy signal; an array has no metadata")
     md.set(signal, "dose_per_pixel", float(estimate.dose_per_pixel))
+    if estimate.dose_per_area is not None:
+        md.set(signal, "dose_per_area", float(estimate.dose_per_area))
     md.set(signal, "dose_method", f"vacuum region ({estimate.method})")
     return signal
 

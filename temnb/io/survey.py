@@ -6,12 +6,17 @@ the table says everything about a file in one place.
 """
 from __future__ import annotations
 
+import math
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import TemnbError
+from ..core.metadata import get, source_of
+from .calibration import frame_time_s, pixel_area_A2
 
-COLUMNS = ("file", "shape", "dtype", "pixel", "frame time", "counts", "notes")
+COLUMNS = ("file", "shape", "dtype", "pixel", "frame time", "counts", "dose", "notes")
 
 
 def describe(path, *, lazy: bool = True) -> dict:
@@ -52,7 +57,15 @@ def _cell(row, column) -> str:
         return row["dtype"]
     if column == "pixel":
         unit = row["pixel_unit"] or "(no unit)"
-        return f"{row['pixel_size']:.5g} {unit}"
+        y, x = row.get("pixel_size_y"), row["pixel_size"]
+        if y is not None and not math.isclose(abs(y), abs(x), rel_tol=1e-6):
+            return f"{y:.5g} x {x:.5g} {unit} (y x x: not square)"
+        return f"{x:.5g} {unit}"
+    if column == "dose":
+        if row.get("dose_per_pixel") is None:
+            return "-"
+        area = row.get("dose_per_area")
+        return f"{row['dose_per_pixel']:.3g} e-/px" + ("" if area is None else f" = {area:.3g} e-/Å²")
     if column == "frame time":
         if row["n_frames"] == 1:
             return "-"
@@ -75,12 +88,6 @@ def format_table(rows, columns=COLUMNS) -> str:
     return "\n".join(lines)
 
 
-from dataclasses import dataclass, field  # (moved)
-from typing import Any  # (moved)
-
-from ..core.metadata import get, source_of
-
-
 @dataclass
 class MovieInfo:
     """A plain summary of a movie's calibration, for tables and reports."""
@@ -88,12 +95,15 @@ class MovieInfo:
     title: str
     shape: tuple
     dtype: str
-    pixel_size: float | None
+    pixel_size: float | None      # x axis, in the file's unit (normalised)
     pixel_unit: str | None
+    pixel_size_y: float | None    # y axis, same unit: differs from pixel_size for non-square pixels
     frame_time: float | None
     n_frames: int
     counts: bool | None
     dose_per_pixel: float | None
+    dose_per_area: float | None   # e-/Å² per frame: needs a length calibration
+    dose_rate: float | None       # e-/Å²/s: needs the frame time too
     beam_energy_kV: float | None
     detector: str | None
     simulated: bool
@@ -109,11 +119,17 @@ def info(signal) -> MovieInfo:
     """Summarise a signal's calibration and temnb metadata."""
     am = signal.axes_manager
     sig_axes = am.signal_axes
-    pixel_size = pixel_unit = None
+    pixel_size = pixel_size_y = pixel_unit = None
     if sig_axes:
         ax = sig_axes[0]
         pixel_size = float(ax.scale)
+        pixel_size_y = float(sig_axes[1].scale) if len(sig_axes) > 1 else pixel_size
         pixel_unit = None if str(ax.units) in ("None", "", "<undefined>") else str(ax.units)
+    dose_px, area = get(signal, "dose_per_pixel"), pixel_area_A2(signal)
+    dose_area = get(signal, "dose_per_area")
+    if dose_area is None and dose_px is not None and area:
+        dose_area = float(dose_px) / area
+    rate = None if dose_area is None or not frame_time_s(signal) else dose_area / frame_time_s(signal)
     n_frames = int(am.navigation_size) if am.navigation_dimension else 1
     frame_time = get(signal, "frame_time")
     tem = signal.metadata.get_item("Acquisition_instrument.TEM", None)
@@ -127,10 +143,13 @@ def info(signal) -> MovieInfo:
         dtype=str(signal.data.dtype),
         pixel_size=pixel_size,
         pixel_unit=pixel_unit,
+        pixel_size_y=pixel_size_y,
         frame_time=None if frame_time is None else float(frame_time),
         n_frames=n_frames,
         counts=get(signal, "counts"),
-        dose_per_pixel=get(signal, "dose_per_pixel"),
+        dose_per_pixel=dose_px,
+        dose_per_area=dose_area,
+        dose_rate=rate,
         beam_energy_kV=None if beam is None else float(beam),
         detector=detector,
         simulated=bool(get(signal, "simulated", False)),

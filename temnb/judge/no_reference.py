@@ -41,7 +41,8 @@ import numpy as np
 from ..core.errors import DataShapeError, DataValueError, ParameterError, TemnbWarning
 from ..core.signals import float_array, require_image_data, require_movie, source_label, unwrap
 
-__all__ = ["UMSE", "umse", "umse_from_references", "umse_spatial", "split_parity", "upsnr",
+__all__ = ["UMSE", "umse", "umse_from_references", "umse_spatial", "split_parity", "upsnr", "Decibels",
+           "mean_level", "UPSNR_PEAK_RULE",
            "compare_unsupervised", "format_unsupervised_table", "signal_change_bias", "kendall_tau",
            "same_ranking", "plot_upsnr_vs_psnr"]
 
@@ -169,29 +170,57 @@ def umse_spatial(denoised_sub, noisy, *, sub=(0, 0)) -> UMSE:
                 f"y = sub-image {sub}, a = {(r, 1 - c)}, b = {(1 - r, c)}, c = {(1 - r, 1 - c)}")
 
 
-def upsnr(denoised, noisy, *, peak=None, mode: str = "temporal", gap: int = 1, sub=(0, 0)) -> float:
+#: How uPSNR takes its peak when none is given: the noisy movie's mean level.  Its expectation is the
+#: clean movie's mean whatever the number of frames (the range of a time-averaged noisy frame, the
+#: former rule, shrank with the movie's length and put an 8- and a 48-frame movie 3.9 dB apart).
+UPSNR_PEAK_RULE = "peak = mean level of the noisy movie (e-/px), independent of its length"
+
+
+class Decibels(float):
+    """A score in dB that says which peak it used (``.peak``, in the data's units, and ``.peak_rule``)."""
+
+    def __new__(cls, value, peak: float, peak_rule: str):
+        obj = super().__new__(cls, value)
+        obj.peak, obj.peak_rule = float(peak), str(peak_rule)
+        return obj
+
+
+def mean_level(noisy) -> float:
+    """The mean of the noisy data: uPSNR's default peak (:data:`UPSNR_PEAK_RULE`)."""
+    level = float(np.mean(float_array(noisy, "the noisy data")))
+    if not level > 0:
+        raise DataValueError(f"the noisy data have mean {level:g}, so there is no peak for uPSNR",
+                             hint="pass peak= explicitly (in the data's units)")
+    return level
+
+
+def _peak(peak, noisy):
+    """(peak, rule): *peak* as given, or the mean level of *noisy*."""
+    if peak is None:
+        return mean_level(noisy), UPSNR_PEAK_RULE
+    if isinstance(peak, bool) or not isinstance(peak, (int, float, np.integer, np.floating)) or not (
+            np.isfinite(peak) and peak > 0):
+        raise ParameterError(f"peak={peak!r}: it must be a positive number")
+    return float(peak), f"peak = {float(peak):.4g} (given)"
+
+
+def upsnr(denoised, noisy, *, peak=None, mode: str = "temporal", gap: int = 1, sub=(0, 0)) -> Decibels:
     """Unsupervised PSNR in dB: ``10 log10(peak^2 / uMSE)`` with uMSE from :func:`umse`.
 
-    *peak* defaults to the range (max - min) of *denoised*: there is no clean image
-    (temnb.judge.metrics.psnr takes the clean range), and the noisy range is mostly noise.
-    Give the same *peak* to compare methods fairly.  The mean uMSE over frames is
-    used (not the mean of per-frame uPSNRs).  Returns inf, with a warning, when the
-    uMSE is <= 0: the error is too small to measure against this much noise.
+    *peak* defaults to the mean level of *noisy* (:data:`UPSNR_PEAK_RULE`): there is no clean
+    image, the denoised data's own range would differ from method to method, and the range of a
+    time-averaged noisy frame depends on how many frames were averaged.  Give the same *peak* to
+    compare with a PSNR.  The result is a float that carries ``.peak`` and ``.peak_rule``.  The
+    mean uMSE over frames is used (not the mean of per-frame uPSNRs).  Returns inf, with a
+    warning, when the uMSE is <= 0: the error is too small to measure against this much noise.
     """
     result = umse(denoised, noisy, mode=mode, gap=gap, sub=sub)
-    if peak is None:
-        f = float_array(denoised, "the denoised data")
-        peak = float(f.max() - f.min())
-        if not peak > 0:
-            raise DataValueError("the denoised data are flat (max = min), so there is no peak",
-                                 hint="pass peak= explicitly")
-    elif not (np.isfinite(peak) and peak > 0):
-        raise ParameterError(f"peak={peak!r}: it must be a positive number")
+    peak, rule = _peak(peak, noisy)
     if result.value <= 0:
         warnings.warn(f"uMSE = {result.value:.3g} <= 0: the error cannot be resolved from the noise in "
                       f"{len(result.per_frame)} frames; uPSNR reported as inf", TemnbWarning, stacklevel=2)
-        return float("inf")
-    return float(10.0 * np.log10(peak ** 2 / result.value))
+        return Decibels(float("inf"), peak, rule)
+    return Decibels(10.0 * np.log10(peak ** 2 / result.value), peak, rule)
 
 
 _DB = 10.0 / np.log(10.0)   # d(10 log10 x) / d(ln x)
@@ -211,8 +240,9 @@ def compare_unsupervised(estimates: dict, noisy, clean=None, *, gap=1, peak=None
     *gap* is the temporal-reference distance, one number or a dict name -> gap
     (missing names get 1); a denoiser that reads frames t-k..t+k needs k + 1.
     *peak* (same units as the data) is used for every score, so methods compare
-    fairly; default: the range of *clean* when given, else of the mean noisy frame.
-    Row keys: ``name, gap, n_frames, umse, umse_se, upsnr, upsnr_se`` (dB; from the
+    fairly; default: the maximum of *clean* when given (the paper's PSNR convention, as
+    temnb.judge.metrics.psnr), else the mean level of *noisy* (:data:`UPSNR_PEAK_RULE`).
+    Row keys: ``name, gap, n_frames, umse, umse_se, upsnr, upsnr_se, peak, peak_rule`` (dB; from the
     spread of the per-frame uMSE), and with *clean* ``mse, psnr, error_db`` where
     the true values use only the frames the uMSE used and ``error_db = upsnr - psnr``.
     uPSNR is inf when the uMSE is <= 0 (the error is below what the noise resolves).
@@ -227,11 +257,12 @@ def compare_unsupervised(estimates: dict, noisy, clean=None, *, gap=1, peak=None
         if x.shape != y.shape:
             raise DataShapeError(f"the clean movie has shape {x.shape}, the noisy one {y.shape}")
         x = x.astype(np.float64)
-    if peak is None:
-        ref = x if x is not None else y.astype(np.float64).mean(axis=0)
-        peak = float(ref.max() - ref.min())
-    if not (np.isfinite(peak) and peak > 0):
-        raise ParameterError(f"peak={peak!r}: it must be a positive number")
+    if peak is None and x is not None:
+        peak, rule = float(x.max()), "peak = clean maximum (Mohan et al. 2022, Eq. 1)"
+        if not peak > 0:
+            raise DataValueError("the clean movie has no positive maximum", hint="pass peak= explicitly")
+    else:
+        peak, rule = _peak(peak, y)
     rows = []
     for name, est in estimates.items():
         g = _gap_of(gap, name)
@@ -241,7 +272,7 @@ def compare_unsupervised(estimates: dict, noisy, clean=None, *, gap=1, peak=None
         value = result.value
         up = float(10 * np.log10(peak ** 2 / value)) if value > 0 else float("inf")
         row = {"name": str(name), "gap": g, "n_frames": n, "umse": value, "umse_se": se, "upsnr": up,
-               "upsnr_se": _DB * se / value if value > 0 else float("inf")}
+               "upsnr_se": _DB * se / value if value > 0 else float("inf"), "peak": peak, "peak_rule": rule}
         if x is not None:
             f, _ = unwrap(est)
             mse = float(np.mean((f[result.frames].astype(np.float64) - x[result.frames]) ** 2))
@@ -258,7 +289,8 @@ def format_unsupervised_table(rows: list[dict]) -> str:
     header = f"{'method':<18}{'gap':>4}{'frames':>7}{'uPSNR dB':>10}{'± se':>7}"
     if truth:
         header += f"{'PSNR dB':>9}{'uPSNR-PSNR':>12}"
-    lines = [header, "-" * len(header)]
+    rules = sorted({r.get("peak_rule", "?") for r in rows})
+    lines = [f"uPSNR{' and PSNR' if truth else ''} with " + "; ".join(rules), header, "-" * len(header)]
     for r in rows:
         line = f"{r['name']:<18}{r['gap']:>4}{r['n_frames']:>7}{r['upsnr']:>10.2f}{r['upsnr_se']:>7.2f}"
         if truth:

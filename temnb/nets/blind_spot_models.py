@@ -245,10 +245,7 @@ class _WCNet(nn.Module):
             out = self._forward_layers(x)
         else:  # inference: the same arithmetic, reordered to stay in the CPU cache
             out = self._forward_banded(x)
-        if self.config.lowpass and not self.training:
-            # Never while training: the FFT mixes all pixels and would undo the blind spot.
-            out = fft_lowpass(out, min(out.shape[-2:]) / max(self.config.kernel_sizes))
-        return out
+        return out  # the optional low-pass (config.lowpass_cutoff) is applied by temnb.denoise, in 1/Å
 
 
     def _forward_layers(self, x):
@@ -316,16 +313,18 @@ class WCID(_WCNet):
     video, config_cls = False, WCIDConfig
 
 
-def fft_lowpass(x, diameter_px: float):
+def fft_lowpass(x, cutoff, pixel_size_A: float = 1.0):
     """Ideal circular low-pass over the last two axes of a numpy array or torch tensor.
 
-    Keeps the spatial frequencies inside a disk of *diameter_px* frequency pixels (counted on the
-    shorter side; for an N x N frame this is the disk in its N x N FFT), i.e. periods of at least
-    ``2 * min(H, W) / diameter_px`` px.  Zero frequency is always kept, so the mean is unchanged.
-    Returns the same kind (numpy in, numpy out)."""
-    if isinstance(diameter_px, bool) or not isinstance(diameter_px, (int, float)) or not (
-            math.isfinite(diameter_px) and diameter_px > 0):
-        raise ParameterError(f"diameter_px = {diameter_px!r}; it must be a positive number of frequency pixels")
+    Keeps the spatial frequencies |k| <= *cutoff*, in 1/Å for pixels of *pixel_size_A* Å (or in
+    cycles per pixel with the default ``pixel_size_A=1``), i.e. periods of at least 1 / *cutoff*.
+    Zero frequency is always kept, so the mean is unchanged.  Returns the same kind (numpy in, numpy
+    out)."""
+    for name, value in (("cutoff", cutoff), ("pixel_size_A", pixel_size_A)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+                math.isfinite(value) and value > 0):
+            raise ParameterError(f"{name} = {value!r}; it must be a positive number",
+                                 hint="the cut-off is a spatial frequency, e.g. 1.35 1/Å with pixel_size_A")
     is_numpy = not torch.is_tensor(x)
     t = torch.as_tensor(np.asarray(x, dtype=np.float64) if is_numpy else x)
     if t.ndim < 2:
@@ -335,6 +334,6 @@ def fft_lowpass(x, diameter_px: float):
     h, w = t.shape[-2:]
     fy = torch.fft.fftfreq(h, dtype=t.dtype, device=t.device)[:, None]
     fx = torch.fft.rfftfreq(w, dtype=t.dtype, device=t.device)[None, :]
-    keep = (fy**2 + fx**2 <= (diameter_px / (2 * min(h, w))) ** 2).to(t.dtype)
+    keep = (fy**2 + fx**2 <= (float(cutoff) * float(pixel_size_A)) ** 2).to(t.dtype)  # cycles per pixel
     out = torch.fft.irfft2(torch.fft.rfft2(t) * keep, s=(h, w))
     return out.numpy() if is_numpy else out

@@ -189,9 +189,10 @@ class N2VConfig(_ConfigMixin):
 class _WCConfig(_ConfigMixin):
     """Weight-centric blind net: an ensemble over ``kernel_sizes`` (odd, 3..15) of a blind first
     convolution with ``features`` outputs followed by ``depth`` hidden 1x1 layers (LeakyReLU(0.1)) and
-    a 1x1 output layer with ReLU.  ``lowpass``: at inference only (eval mode), an ideal circular FFT
-    low-pass of diameter min(H, W) / max(kernel_sizes) frequency pixels on the output, i.e. it keeps
-    periods >= 2 * max(kernel_sizes) px -- off by default, as it blurs lattice fringes finer than that.
+    a 1x1 output layer with ReLU.  ``lowpass_cutoff`` (1/Å, e.g. 1.35, the paper's low-pass: the
+    information limit of its microscope): an ideal circular FFT low-pass that :func:`temnb.denoise`
+    applies to the whole denoised frame, with the pixel size from the movie's calibration -- never
+    while training (the FFT mixes all pixels and would undo the blind spot).  None (default): none.
 
     Default 8 features and 1 hidden layer (2.2k multiply-adds per pixel, 12 Mpix/s on 2 CPU cores):
     on the sample movie 32 features and 2 hidden layers (15k per pixel, 4x slower) denoised no
@@ -201,7 +202,7 @@ class _WCConfig(_ConfigMixin):
     features: int = 8
     depth: int = 1
     blind_region: int = 1
-    lowpass: bool = False
+    lowpass_cutoff: float | None = None
     bias: bool = False
 
     def __post_init__(self):
@@ -218,8 +219,23 @@ class _WCConfig(_ConfigMixin):
         if self.blind_region == 3 and self.architecture == "WCID" and min(ks) < 5:
             raise ParameterError(f"{where} = {ks!r}: a 3x3 kernel with a 3x3 blind region sees nothing",
                                  hint="use kernel sizes of 5 or more with blind_region=3")
-        _check_bool(self, "lowpass")
+        cut = self.lowpass_cutoff
+        if cut is not None:
+            if isinstance(cut, bool) or not isinstance(cut, (int, float, np.integer, np.floating)) or not (
+                    np.isfinite(cut) and cut > 0):
+                raise ParameterError(f"{type(self).__name__}.lowpass_cutoff = {cut!r}; it must be None or a "
+                                     "spatial frequency in 1/Å", hint="1.35 1/Å is the paper's low-pass")
+            object.__setattr__(self, "lowpass_cutoff", float(cut))
         _check_bool(self, "bias")
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        if isinstance(d, dict) and "lowpass" in d:
+            raise ParameterError(
+                f"this {cls.architecture} config has 'lowpass' (a cut-off in pixels: min(H, W) / max(kernel_sizes) "
+                "frequency pixels), which temnb no longer uses: a cut-off must be a spatial frequency",
+                hint="replace it by lowpass_cutoff in 1/Å (e.g. 1.35), or remove it")
+        return super().from_dict(d)
 
 
 @dataclass(frozen=True)

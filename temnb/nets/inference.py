@@ -16,10 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..classic.fourier import warn_if_cutoff_removes_lattice
 from ..core import metadata as md
 from ..core.checks import positive, positive_int
 from ..core.errors import DataValueError, ParameterError
 from ..core.signals import require_image_data, require_movie, rewrap, unwrap
+from ..io.calibration import pixel_size_angstrom
+from .blind_spot_models import fft_lowpass
 
 __all__ = ["denoise", "tile_starts", "tile_weights"]
 
@@ -98,8 +101,21 @@ def _choose_dose(dose, template, array, source):
     return positive(dose, "dose", hint="electrons per pixel per frame, e.g. 0.45")
 
 
+def _lowpass_pixel(pixel_size_A, template, source, cutoff):
+    """The pixel size (Å) a low-pass in 1/Å needs: given, else from the signal's calibration."""
+    if pixel_size_A is not None:
+        return positive(pixel_size_A, "pixel_size_A", hint="Å per pixel")
+    pixel = pixel_size_angstrom(template)
+    if pixel is None:
+        raise ParameterError(
+            f"this network low-passes its output at {cutoff:g} 1/Å, which needs the pixel size, and "
+            f"{'an array has none' if template is None else 'this signal has no length calibration'}",
+            source=source, hint="pass pixel_size_A= (Å per pixel), or load the movie with its calibration")
+    return pixel
+
+
 def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=None, dose=None,
-            progress=True, name=None):
+            pixel_size_A=None, progress=True, name=None):
     """Denoise a frame (H, W) or a movie (T, H, W) with a trained network.
 
     *model* is a network or a model-folder path.  *dose* (electrons per pixel
@@ -110,6 +126,10 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
     per forward pass (default 16 on CUDA; on a CPU 4 for frames up to 512^2, fewer for
     larger ones, so that a 1024^2 frame goes one at a time).  Returns the same kind as
     *data* (a signal keeps its axes and metadata and gains ``metadata.temnb.denoised``).
+
+    A network whose config has a ``lowpass_cutoff`` (1/Å; WCVD, WCID) gets that ideal low-pass on
+    each whole denoised frame, with the pixel size from the signal's calibration or *pixel_size_A*
+    (Å, needed for arrays); a warning says when the cut-off removes the movie's strongest Bragg spots.
     """
     from tqdm.auto import tqdm
 
@@ -130,6 +150,10 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
     if tw > 1:
         require_movie(array, min_frames=tw, source=source, what=f"a network that reads {tw} frames at a time")
     dose_used = _choose_dose(dose, template, array, source)
+    cutoff = getattr(getattr(net, "config", None), "lowpass_cutoff", None)
+    if cutoff is not None:
+        pixel = _lowpass_pixel(pixel_size_A, template, source, cutoff)
+        warn_if_cutoff_removes_lattice(array, cutoff, pixel, source=source)
 
     movie = array[None] if array.ndim == 2 else array
     n_frames, height, width = movie.shape
@@ -212,6 +236,8 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
         net.train(was_training)
 
     result = out if (hp, wp) == (height, width) else np.ascontiguousarray(out[:, :height, :width])
+    if cutoff is not None:
+        result = fft_lowpass(result, cutoff, pixel).astype(np.float32)
     if array.ndim == 2:
         result = result[0]
     if not np.all(np.isfinite(result)):

@@ -7,7 +7,9 @@ training loop (:func:`fit_self_supervised`).  Re-exported by :mod:`temnb.nets.co
 """
 from __future__ import annotations
 
+import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -179,10 +181,6 @@ def fit_self_supervised(model, movie, *, steps: int = 500, batch_size: int = 8, 
             callback(step, losses[-1])
     model.eval()
     return losses
-
-
-import time  # (moved)
-from dataclasses import dataclass  # (moved)
 
 
 # --------------------------------------------------------------------------- training

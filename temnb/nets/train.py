@@ -36,8 +36,10 @@ import torch.nn.functional as F
 
 from ..core import metadata as md
 from ..core.device import choose_device
+from ..core.dose import Dose
 from ..core.errors import CorruptFileError, DataShapeError, DataValueError, ParameterError, TemnbWarning
 from ..core.signals import is_signal, require_image_data, source_label, unwrap
+from ..io.calibration import pixel_size_angstrom
 from .checkpoint import load_model, save_model
 from .config import TrainConfig
 from .patches import _random_crops, crop_size, sample_clean_patches
@@ -82,11 +84,23 @@ def _images(data, name):
         dose = md.get(data, "dose_per_pixel")
         axis = data.axes_manager.signal_axes[0]
         summary.update(pixel_size=float(axis.scale), pixel_size_units=str(axis.units),
-                       title=str(data.metadata.General.title))
+                       pixel_size_A=pixel_size_angstrom(data), title=str(data.metadata.General.title))
         spec = md.get(data, "simulation")
         if spec is not None:
             summary["simulation"] = spec.as_dictionary() if hasattr(spec, "as_dictionary") else spec
     return array, dose, summary
+
+
+def training_regime(dose: float, data_summary: dict) -> dict:
+    """What a model was trained on, for its card: the dose per px and per Å² (when the pixel size is
+    known), the pixel size and, for simulated data, the defocus range."""
+    pixel = data_summary.get("pixel_size_A")
+    regime = Dose(dose, pixel).as_dict()
+    regime.pop("frame_time_s"), regime.pop("dose_rate")
+    spec = (data_summary.get("simulation") or {}).get("spec") or {}
+    if spec.get("defoci"):
+        regime["defocus_nm"] = [float(min(spec["defoci"])), float(max(spec["defoci"]))]
+    return regime
 
 
 def _prepare_data(clean, val_clean, config):
@@ -226,7 +240,7 @@ def train(model, clean, *, config: TrainConfig | None = None, out_dir, val_clean
         state = _resume(model, optimizer, scheduler, out_dir / "last", config, state["data"], device)
     val = _validation_set(val_images, config, int(model.size_multiple), dose)
     card = {"training_data": data_summary, "train_config": config.to_dict(), "dose": dose, "device": str(device),
-            "noisy_val_psnr": patch_psnr(val[1], val[0], val[2])}
+            "regime": training_regime(dose, data_summary), "noisy_val_psnr": patch_psnr(val[1], val[0], val[2])}
     history = state["history"]
     early_stopped = bool(history) and history[-1].get("stopped", "").startswith("early")
     epochs = [] if early_stopped else range(state["epoch"] + 1, config.epochs + 1)

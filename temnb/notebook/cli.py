@@ -94,7 +94,18 @@ def _cmd_run(args) -> int:
 
 def _format_info(row: dict) -> str:
     skip = {"notes", "warnings", "error", "error_message", "file", "path"}
-    rows = [(key, "unknown" if value is None else str(value)) for key, value in row.items() if key not in skip]
+    units = {"pixel_size": row.get("pixel_unit") or "(no unit)", "pixel_size_y": row.get("pixel_unit") or "(no unit)",
+             "frame_time": "s", "dose_per_pixel": "e-/px per frame", "dose_per_area": "e-/Å² per frame",
+             "dose_rate": "e-/Å²/s", "beam_energy_kV": "kV"}
+
+    def shown(key, value):
+        if value is None:
+            return "unknown"
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        return f"{value} {units[key]}" if key in units else str(value)
+
+    rows = [(key, shown(key, value)) for key, value in row.items() if key not in skip]
     rows += [("note", note) for note in row["notes"]]
     width = max(len(key) for key, _ in rows)
     return "\n".join([row["path"]] + [f"  {key:<{width}}  {value}" for key, value in rows])

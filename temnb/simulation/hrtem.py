@@ -24,12 +24,13 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core import metadata as md
+from ..core.dose import PAPER, Dose
 from ..core.errors import DataValueError, ParameterError
 from .structures import Scene, build_scene, place_in_field_of_view
 
 __all__ = [
     "Microscope", "ExitWave", "Event", "SimulatedMovie", "exit_wave", "hrtem_image",
-    "expected_counts", "poisson_counts", "plan_events", "smooth_drift", "simulate_movie",
+    "expected_counts", "poisson_counts", "plan_events", "smooth_drift", "frame_dose", "simulate_movie",
 ]
 
 DETECTOR_NAME = "simulated K3 (counted)"
@@ -311,8 +312,23 @@ class SimulatedMovie(NamedTuple):
     noisy: object  # hyperspy Signal2D, counted electrons (uint16)
 
 
+def frame_dose(dose=None, dose_per_area=None, pixel_size: float = 0.25) -> Dose:
+    """The dose per frame from *dose* (e⁻/px) or *dose_per_area* (e⁻/Å²) on *pixel_size* Å pixels;
+    neither: the paper's 121 e⁻/Å² per frame.  Both must agree (1 %), so that no call is ambiguous."""
+    if dose is None and dose_per_area is None:
+        return Dose.from_area(PAPER.per_area, pixel_size)
+    if dose is None:
+        return Dose.from_area(dose_per_area, pixel_size)
+    result = Dose(dose, pixel_size)
+    if dose_per_area is not None and not math.isclose(result.per_area, float(dose_per_area), rel_tol=0.01):
+        raise ParameterError(f"dose={dose} e-/px on {pixel_size} Å pixels is {result.per_area:.4g} e-/Å², "
+                             f"not the dose_per_area={dose_per_area} given", hint="give one of the two")
+    return result
+
+
 def simulate_movie(scene: Scene | None = None, *, n_frames: int = 40, events=4, drift=3.0,
-                   defocus_nm: float = -8.0, dose: float = 0.45, pixel_size: float = 0.25,
+                   defocus_nm: float = -8.0, dose: float | None = None, dose_per_area: float | None = None,
+                   pixel_size: float = 0.25,
                    frame_time: float = 0.025, microscope: Microscope | None = None,
                    sampling: float = 0.05, slice_thickness: float = 2.0,
                    seed: int | None = 0, progress: bool = True) -> SimulatedMovie:
@@ -322,11 +338,16 @@ def simulate_movie(scene: Scene | None = None, *, n_frames: int = 40, events=4, 
     :class:`Event`.  *drift*: total drift in pixels (:func:`smooth_drift`) or an
     (n_frames, 2) array of (down, right) shifts in pixels.  One multislice runs
     per distinct structure (events + 1), not per frame.
+
+    The dose is given per area, *dose_per_area* (e⁻/Å² per frame), or per pixel, *dose* (e⁻/px
+    per frame, on *pixel_size* Å pixels) -- one of them; by default the paper's 121 e⁻/Å² per
+    frame (:data:`temnb.core.dose.PAPER`).  Both are recorded in the metadata.
     """
     from tqdm.auto import tqdm
 
     microscope = microscope or Microscope()
     scene = scene if scene is not None else build_scene()
+    dose = frame_dose(dose, dose_per_area, pixel_size)
     rng = np.random.default_rng(seed)
     if int(n_frames) != n_frames or n_frames < 1 or not (np.isfinite(frame_time) and frame_time > 0):
         raise ParameterError(f"n_frames {n_frames!r} and frame_time {frame_time!r} s must be positive")
@@ -351,14 +372,15 @@ def simulate_movie(scene: Scene | None = None, *, n_frames: int = 40, events=4, 
     shape = wave.shape
     clean = np.empty((n_frames, *shape), dtype=np.float32)
     for t in tqdm(range(n_frames), desc="frames", disable=not progress):
-        clean[t] = expected_counts(wave.crop(_shift(padded[state_of_frame[t]], drift[t])), dose)
+        clean[t] = expected_counts(wave.crop(_shift(padded[state_of_frame[t]], drift[t])), dose.per_pixel)
     noisy = poisson_counts(clean, rng)
 
     vacuum_rows = int(scene.vacuum_height() / pixel_size - np.abs(drift[:, 0]).max())
     params = {
         "generator": "temnb.simulation.hrtem.simulate_movie",
         "seed": seed, "n_frames": int(n_frames), "frame_time_s": float(frame_time),
-        "dose_e_per_px": float(dose), "pixel_size_nm": pixel_size / 10, "defocus_nm": float(defocus_nm),
+        "dose_e_per_px": float(dose.per_pixel), "dose_e_per_A2": float(dose.per_area),
+        "pixel_size_nm": pixel_size / 10, "defocus_nm": float(defocus_nm),
         "defocus_convention": "abTEM: defocus = -C1, negative = overfocus",
         **{k: float(v) for k, v in asdict(microscope).items()},
         "coherence_model": "quasi-coherent envelopes (abTEM CTF); focal spread is the 1/e half-width",
@@ -405,7 +427,8 @@ def _movie_signal(data, quantity, title, *, params, events, drift, frame_time, p
     if counts:
         md.set(signal, "counts", True)
         md.set_variance_model(signal, 1, 0)  # Poisson: variance = counts
-    for key, value in [("simulated", True), ("dose_per_pixel", float(dose)), ("dose_method", "simulation"),
+    for key, value in [("simulated", True), ("dose_per_pixel", float(dose.per_pixel)),
+                       ("dose_per_area", float(dose.per_area)), ("dose_method", "simulation"),
                        ("frame_time", float(frame_time)), ("source", []), ("simulation", params),
                        ("simulation_events", [ev.as_dict() for ev in events]),
                        ("simulation_drift", np.asarray(drift, dtype=np.float64))]:

@@ -4,9 +4,11 @@
 
 A Wulff-shaped Pt particle (~1.9 nm, 201 atoms) on a 4 nm thick CeO2(111)
 support, seen along [1-10], imaged by abTEM multislice at 300 kV with a
-negative-Cs lens, 40 frames at 40 frames/s, 0.45 e-/px/frame in vacuum, four
-surface events and ~3 px of smooth drift.  Same seed, same files (up to library
-versions).  Takes about a minute on 2 CPU cores; see data/sample/README.md.
+negative-Cs lens, 40 frames at 40 frames/s, four surface events and ~3 px of
+smooth drift.  The dose is the paper's (Mohan et al. 2022) per area: 121 e-/Å²
+per frame in vacuum, on 0.244 Å pixels -- the paper's 0.061 Å pixels binned
+4 x 4 -- i.e. 7.2 e-/px.  Same seed, same files (up to library versions).
+Takes about a minute on 2 CPU cores; see data/sample/README.md.
 """
 from __future__ import annotations
 
@@ -14,13 +16,15 @@ import argparse
 import time
 from pathlib import Path
 
+from temnb.core.dose import PAPER
 from temnb.simulation import hrtem, structures
 
 SEED = 20240611
-PIXEL_SIZE = 0.25  # Angstrom per pixel: 256 px = 6.4 nm field of view
+BINNING = 4
+PIXEL_SIZE = BINNING * PAPER.pixel_size_A  # 0.244 Å per pixel: 256 px = 6.2 nm field of view
 SHAPE = 256
-SETTINGS = dict(n_frames=40, events=4, drift=3.0, defocus_nm=-8.0, dose=0.45,
-                pixel_size=PIXEL_SIZE, frame_time=0.025, sampling=0.05, slice_thickness=2.0)
+SETTINGS = dict(n_frames=40, events=4, drift=3.0, defocus_nm=-8.0, dose_per_area=PAPER.per_area,
+                pixel_size=PIXEL_SIZE, frame_time=PAPER.frame_time_s, sampling=0.05, slice_thickness=2.0)
 
 
 def make(out: Path, seed: int = SEED, progress: bool = True):
@@ -30,7 +34,7 @@ def make(out: Path, seed: int = SEED, progress: bool = True):
     scene = structures.build_scene("medium", field_of_view=fov, support_thickness=40.0,
                                    support_top=0.25 * fov, margin=8.0)
     clean, noisy = hrtem.simulate_movie(scene, seed=seed, progress=progress, **SETTINGS)
-    if noisy.data.max() < 256:  # counts at 0.45 e-/px never come close; keep the file small
+    if noisy.data.max() < 256:  # counts at 7.2 e-/px never come close; keep the file small
         noisy.change_dtype("uint8")
     clean.change_dtype("float32")
     out.mkdir(parents=True, exist_ok=True)
@@ -54,7 +58,7 @@ def main(argv=None):
     for path in paths:
         print(f"  {path}  {path.stat().st_size / 1e6:.2f} MB")
     print(f"  vacuum (top {rows} rows): mean {noisy.data[:, :rows].mean():.4f} counts/px/frame "
-          f"(expected {clean.data[:, :rows].mean():.4f})")
+          f"(expected {clean.data[:, :rows].mean():.4f}) = {noisy.data[:, :rows].mean() / PIXEL_SIZE**2:.1f} e-/Å²")
     for ev in noisy.metadata.temnb.simulation_events:
         print(f"  frame {ev['frame']:2d}: column {ev['column_id']} {ev['kind']} at {ev['position_nm']} nm")
 

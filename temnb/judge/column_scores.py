@@ -1,7 +1,9 @@
 """Scores of atomic-column recovery: one-to-one matching, precision / recall / F1 / Jaccard for the
-surface and the bulk, and their spread over many noise realisations (box plots).
+surface and the bulk inside the particle's neighbourhood, phantom columns in the vacuum, and their
+spread over many noise realisations (box plots, curves against dose).
 
-Re-exported by :mod:`temnb.judge.columns`, where the detection lives; use them from there.
+The detection, the surface flags and the regions (:func:`temnb.judge.columns.particle_region`,
+:func:`temnb.judge.columns.vacuum_region`) are in :mod:`temnb.judge.columns`.
 """
 from __future__ import annotations
 
@@ -89,20 +91,42 @@ def _rates(tp, fp, fn):
     return float(precision), float(recall), float(f1), float(jaccard)
 
 
+def _inside(columns: ColumnSet, mask) -> np.ndarray:
+    """True for the columns whose nearest pixel (clipped to the frame) is in *mask*."""
+    idx = np.clip(np.round(columns.positions_px).astype(int), 0, np.array(mask.shape) - 1)
+    return mask[idx[:, 0], idx[:, 1]]
+
+
+def _mask(value, name):
+    mask = np.asarray(value)
+    if mask.ndim != 2 or mask.dtype != bool:
+        helper = "particle_region(image.shape, scene)" if name == "region" else "vacuum_region(image.shape, scene)"
+        raise ParameterError(f"{name} must be a 2-D boolean mask of the image (got {mask.dtype} of shape "
+                             f"{mask.shape})", hint=f"use {helper}")
+    return mask
+
+
 def score(detected: ColumnSet, truth: ColumnSet, *, max_distance_A: float = 0.8, subset=None,
-          surface_method=None) -> dict:
-    """Precision, recall, F1, Jaccard, counts and mean position error of *detected* against *truth*.
+          surface_method=None, region=None, vacuum=None) -> dict:
+    """Precision, recall, F1, Jaccard, counts, mean position error and phantoms of *detected*
+    against *truth*.
+
+    *region* (a boolean mask of the image, e.g. ``particle_region(shape, scene)``):
+    only the columns, detected and true, inside it are scored; the others are
+    neither found nor missed.  *vacuum* (e.g. ``vacuum_region(shape, scene)``): the
+    detections in it (and not in *region*) are ``phantoms``, reported apart with
+    ``phantoms_per_nm2`` of vacuum and not counted in the rates; both are NaN
+    without *vacuum*.
 
     The two sets are matched once (:func:`match_columns`).  *subset* None: every
-    column.  'surface': the true surface columns (the scene's flags) against the
-    detected columns that look like surface (their own flags, or
-    :func:`surface_flags` of the detected set with *surface_method* when they have
-    none or a method is given): a pair counts as a true positive only when both
-    are surface; a detected surface column paired with a true bulk one, or with
-    nothing, is a false positive; a true surface column paired with a detected
-    bulk one, or with nothing, a false negative.  'bulk': the same with the flags
-    negated.  So a missing surface column costs one false negative, plus a false
-    positive for every neighbour it leaves looking like surface.
+    column.  'surface': the true surface columns (the truth's own flags, the
+    scene's) against the detected columns that look like surface: their own
+    flags, or, when they have none, a *region* is given or a *surface_method* is
+    named, :func:`surface_flags` ('hull' unless named) of the scored detections.
+    A pair counts as a true positive only when both are surface; a detected
+    surface column paired with a true bulk one, or with nothing, is a false
+    positive; a true surface column paired with a detected bulk one, or with
+    nothing, a false negative.  'bulk': the same with the flags negated.
 
     Empty cases never give NaN rates: precision is 1 when nothing is claimed,
     recall is 1 when there is nothing to find, and F1 = 2tp/(2tp+fp+fn) and
@@ -112,14 +136,30 @@ def score(detected: ColumnSet, truth: ColumnSet, *, max_distance_A: float = 0.8,
     """
     if subset not in (None, "all", "surface", "bulk"):
         raise ParameterError(f"subset {subset!r} is not None, 'surface' or 'bulk'")
+    _check_set(detected, "detected")
+    _check_set(truth, "truth")
+    phantoms, density = float("nan"), float("nan")
+    scored = np.ones(len(detected), bool)
+    if region is not None:
+        region = _mask(region, "region")
+        scored = _inside(detected, region)
+        truth = truth.select(_inside(truth, region))
+    if vacuum is not None:
+        vacuum = _mask(vacuum, "vacuum")
+        if region is not None and vacuum.shape != region.shape:
+            raise ParameterError(f"the vacuum mask {vacuum.shape} and the region {region.shape} differ in shape",
+                                 hint="build both for the same image")
+        phantoms = int((_inside(detected, vacuum) & ~scored).sum())
+        area_nm2 = float(vacuum.sum()) * (detected.pixel_size_A / 10.0) ** 2
+        density = phantoms / area_nm2 if area_nm2 > 0 else float("nan")
+    own_flags = detected.surface is not None and region is None and surface_method is None
+    detected = detected.select(scored)
     match = match_columns(detected, truth, max_distance_A=max_distance_A)
     nd, nt = len(detected), len(truth)
     if subset in (None, "all"):
         det_in, true_in = np.ones(nd, bool), np.ones(nt, bool)
     else:
-        det_surface = detected.surface
-        if det_surface is None or surface_method is not None:
-            det_surface = surface_flags(detected, method=surface_method or "alpha")
+        det_surface = detected.surface if own_flags else surface_flags(detected, method=surface_method or "hull")
         true_surface = truth.surface if truth.surface is not None else surface_flags(truth)
         det_in, true_in = (det_surface, true_surface) if subset == "surface" else (~det_surface, ~true_surface)
     d, t = match.pairs[:, 0], match.pairs[:, 1]
@@ -129,8 +169,8 @@ def score(detected: ColumnSet, truth: ColumnSet, *, max_distance_A: float = 0.8,
     fn = int(true_in.sum()) - tp
     precision, recall, f1, jaccard = _rates(tp, fp, fn)
     error = float(match.distances_A[both].mean()) if tp else float("nan")
-    return dict(precision=precision, recall=recall, f1=f1, jaccard=jaccard, tp=tp, fp=fp, fn=fn,
-                mean_error_A=error)
+    return {"precision": precision, "recall": recall, "f1": f1, "jaccard": jaccard, "tp": tp, "fp": fp, "fn": fn,
+            "mean_error_A": error, "phantoms": phantoms, "phantoms_per_nm2": density}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,7 +207,8 @@ def _expected_counts(clean_image, dose):
 
 
 def recovery_over_realisations(clean_image, truth: ColumnSet, denoiser, *, n: int = 20, dose=None,
-                               seed=0, region=None, detect_kwargs=None, max_distance_A: float = 0.8,
+                               seed=0, region=None, vacuum=None, detect_kwargs=None,
+                               max_distance_A: float = 0.8, surface_method=None,
                                progress: bool = True) -> list[dict]:
     """Column recovery after denoising, over *n* Poisson realisations of one clean frame.
 
@@ -177,13 +218,19 @@ def recovery_over_realisations(clean_image, truth: ColumnSet, denoiser, *, n: in
     array, taken as normalised to vacuum = 1.  Each realisation draws Poisson
     counts (seeded by *seed*), calls ``denoiser(noisy_frame)`` (given a signal when
     *clean_image* is one, else a float array; it must return the same shape),
-    detects columns (:func:`detect_columns` with *region* and *detect_kwargs*; the
-    pixel size is *truth*'s unless given) and scores them (:func:`score`).
+    detects columns on the whole frame (:func:`detect_columns` with *vacuum* and
+    *detect_kwargs*; the pixel size is *truth*'s unless given) and scores them
+    (:func:`score` with *region*, *vacuum* and *surface_method*).  *region* and
+    *vacuum*: boolean masks or callables ``shape -> mask``, e.g.
+    ``particle_region(frame.shape, scene)`` and ``vacuum_region(frame.shape, scene)``.
+    Without *region* the whole frame counts, support columns included; without
+    *vacuum* the threshold comes from the flattest part of each frame and no
+    phantoms are counted.
 
     Returns one row per realisation and subset ('surface', 'bulk', 'all'):
     realisation, subset, precision, recall, f1, jaccard, tp, fp, fn, mean_error_A,
-    n_detected.  Without *region* the whole frame counts, support columns included:
-    pass ``particle_region(frame.shape, scene)`` for the particle alone.
+    phantoms, phantoms_per_nm2, n_detected, threshold and noise (the detector's level and the
+    vacuum's noise, image units).
     """
     from tqdm.auto import tqdm
 
@@ -203,8 +250,12 @@ def recovery_over_realisations(clean_image, truth: ColumnSet, denoiser, *, n: in
     if pixel is not None and not np.isclose(pixel, kwargs["pixel_size_A"], rtol=1e-3):
         raise ParameterError(f"the clean image has {pixel:g} A pixels but the true columns {truth.pixel_size_A:g} A",
                              hint="build the truth with the image's pixel size: true_columns(scene, pixel)")
-    if region is not None:
-        kwargs["region"] = _region_mask(region, expected.shape)
+    region = None if region is None else _region_mask(region, expected.shape)
+    if vacuum is not None:
+        vacuum = _region_mask(vacuum, expected.shape, "vacuum")
+        kwargs.setdefault("vacuum", vacuum)
+    if region is not None:  # the support is never detected; the vacuum is, for its phantoms
+        kwargs.setdefault("region", region if vacuum is None else region | vacuum)
     rng = np.random.default_rng(seed)
     rows = []
     for k in tqdm(range(int(n)), desc="realisations", disable=not progress):
@@ -223,9 +274,10 @@ def recovery_over_realisations(clean_image, truth: ColumnSet, denoiser, *, n: in
                                  hint="check the denoiser on one noisy frame first")
         detected = detect_columns(out, **kwargs)
         for subset in SUBSETS:
-            result = score(detected, truth, max_distance_A=max_distance_A,
-                           subset=None if subset == "all" else subset)
-            rows.append({"realisation": k, "subset": subset, **result, "n_detected": len(detected)})
+            result = score(detected, truth, max_distance_A=max_distance_A, region=region, vacuum=vacuum,
+                           subset=None if subset == "all" else subset, surface_method=surface_method)
+            rows.append({"realisation": k, "subset": subset, **result, "n_detected": len(detected),
+                         "threshold": detected.threshold, "noise": detected.noise})
     return rows
 
 
@@ -235,11 +287,12 @@ def recovery_against_dose(clean_image, truth: ColumnSet, denoisers: dict, doses,
 
     *denoisers* maps names to functions of a noisy frame (as for
     :func:`recovery_over_realisations`, which each cell runs with *n* realisations and the
-    other keywords, e.g. ``seed``, ``region``, ``max_distance_A``, ``progress``).
+    other keywords, e.g. ``seed``, ``region``, ``vacuum``, ``max_distance_A``, ``progress``).
+    *metric*: one of precision, recall, f1, jaccard, or 'phantoms' (needs ``vacuum``).
     Returns ``{name: [median at each dose]}`` in the order of *doses*.  The check that the
     whole draw -> denoise -> detect -> score chain works: F1 must approach 1 as the dose grows."""
-    if metric not in METRICS:
-        raise ParameterError(f"metric = {metric!r}; use one of {', '.join(METRICS)}")
+    if metric not in METRICS + ("phantoms",):
+        raise ParameterError(f"metric = {metric!r}; use one of {', '.join(METRICS)} or phantoms")
     if subset not in SUBSETS:
         raise ParameterError(f"subset = {subset!r}; use one of {', '.join(SUBSETS)}")
     doses = [float(d) for d in doses]
@@ -267,13 +320,16 @@ def plot_recovery_against_dose(doses, medians: dict, reference: float | None = N
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Medians per subset and metric: ``{subset: {metric: median, 'n': realisations}}``."""
+    """Medians per subset and metric: ``{subset: {metric: median, 'phantoms': median, 'n': realisations}}``
+    (phantoms NaN when the rows have none)."""
     if not rows:
         raise ParameterError("there are no rows to summarise", hint="run recovery_over_realisations first")
     out = {}
     for subset in dict.fromkeys(r["subset"] for r in rows):
         mine = [r for r in rows if r["subset"] == subset]
         out[subset] = {m: float(np.median([r[m] for r in mine])) for m in METRICS}
+        phantoms = np.array([r.get("phantoms", np.nan) for r in mine], dtype=float)
+        out[subset]["phantoms"] = float(np.median(phantoms)) if np.isfinite(phantoms).all() else float("nan")
         out[subset]["n"] = len(mine)
     return out
 

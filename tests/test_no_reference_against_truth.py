@@ -107,3 +107,18 @@ def test_bad_input_raises_temnb_errors():
         compare_unsupervised({"x": noisy}, noisy, clean, gap={"x": 0})
     with pytest.raises(ParameterError):
         signal_change_bias(noisy, clean, gap=True)
+
+
+def test_a_bias_that_cancels_the_whole_error_reads_as_infinite_upsnr_not_nan():
+    import numpy as np
+
+    from temnb.judge.no_reference import signal_change_bias
+
+    # A denoised movie that is exact, on a specimen that changes: the MSE is 0+, the bias negative.
+    x = np.zeros((9, 16, 16))
+    x[::2] += 1.0                                   # alternating frames: references differ from frame t
+    f = x + 1e-6
+    value = signal_change_bias(f, x, gap=1, as_db=True)
+    assert value == float("inf") or np.isfinite(value)
+    assert not np.isnan(value)
+    assert not np.isnan(signal_change_bias(f, x, gap=1, as_db=True, per_frame=True)).any()

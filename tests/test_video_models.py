@@ -248,7 +248,8 @@ def test_a_cutoff_that_removes_the_lattice_warns():
     assert len(lost) >= 1 and np.allclose(np.abs(lost.k[0]), [0.0, 1.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert len(warn_if_cutoff_removes_lattice(lattice, 1.35, 0.25)) == 0
+        kept = warn_if_cutoff_removes_lattice(lattice, 1.35, 0.25)      # no warning: the lattice is kept
+    assert not np.any(np.isclose(np.hypot(kept.k[:, 0], kept.k[:, 1]), 1.0))
 
 
 CONFIGS = [UDVDConfig(frames=3, channels=16, n_scales=2, blind_region=3, bias=True),
@@ -392,3 +393,19 @@ def test_training_on_an_interpolated_alignment_warns():
         next(self_supervised.self_supervised_batches(align.apply_drift(noisy, drift, order=0), 3, 16, 2))
         next(self_supervised.self_supervised_batches(noisy, 3, 16, 2))
 
+
+
+def test_the_lattice_warning_uses_the_strongest_spot_by_power_not_by_ratio():
+    import warnings
+
+    from temnb.classic.fourier import warn_if_cutoff_removes_lattice
+
+    y, x = np.mgrid[0:128, 0:128]
+    # A strong 2 Å fringe (k = 0.5 1/Å on 0.25 Å pixels) and a weak 0.8 Å one (k = 1.25 1/Å):
+    # on a clean image the weak one stands far above its tiny background, but it is not the lattice.
+    clean = 5.0 + 2.0 * np.cos(2 * np.pi * x / 8.0) + 0.02 * np.cos(2 * np.pi * y / 3.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_cutoff_removes_lattice(clean, 1.0, 0.25)             # keeps the 2 Å fringe: no warning
+    with pytest.warns(TemnbWarning, match="2.00 Å"):
+        warn_if_cutoff_removes_lattice(clean, 0.4, 0.25)

@@ -331,7 +331,12 @@ def signal_change_bias(denoised, clean, *, gap: int = 1, per_frame: bool = False
     if not per_frame:
         bias, mse = bias.mean(), mse.mean()
     if as_db:
-        return -10 * np.log10(1 + bias / mse)
+        # A bias that cancels the whole MSE (bias <= -MSE) leaves an expected uMSE <= 0, which uPSNR
+        # reports as inf (as upsnr and compare_unsupervised do), not as the NaN of a log of a negative.
+        ratio = np.asarray(1 + bias / mse, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            db = np.where(ratio > 0, -10 * np.log10(np.where(ratio > 0, ratio, 1.0)), np.inf)
+        return db if per_frame else float(db)
     return bias if per_frame else float(bias)
 
 

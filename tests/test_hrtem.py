@@ -146,6 +146,41 @@ def test_vacuum_is_one_and_dose_is_kept(particle_only):
     assert np.array_equal(series[0], image)
 
 
+def test_vibration_is_a_gaussian_blur_of_rms_vibration_pm(particle_only):
+    from scipy.ndimage import gaussian_filter
+
+    # Dr. Probe's vibration envelope (wavimg) is a Gaussian kernel exp(-r^2 / 2 sigma^2) on the
+    # image intensity with sigma = the RMS amplitude; 50 pm is 0.5 A, i.e. 4 grid points here.
+    wave = sim.exit_wave(particle_only, pixel_size=0.125, sampling=0.125)
+    still = wave.padded_image(-8.0, sim.Microscope(vibration_pm=0.0)).astype(np.float64)
+    shaken = wave.padded_image(-8.0, sim.Microscope(vibration_pm=50.0))
+    np.testing.assert_allclose(shaken, gaussian_filter(still, 0.5 / 0.125, mode="wrap"), atol=1e-5)
+    assert np.abs(shaken - still).max() > 0.3  # the blur matters at this resolution
+
+
+def test_overfocus_gives_white_columns_with_negative_cs(particle_only):
+    from temnb.simulation.training_data import column_contrast
+
+    # abTEM's defocus is -C1; Dr. Probe's (and the paper's) C1 > 0 is an overfocus, which with
+    # Cs = -13 um images Pt columns bright.  So the paper's C1 = 0..20 nm is defocus 0..-20 nm.
+    wave = sim.exit_wave(particle_only, **FAST)
+    over, under = (column_contrast(wave.image(d), particle_only) for d in (-12.0, 12.0))
+    assert over > 1.05 and under < 0.9
+
+
+def test_dose_per_pixel_is_dose_per_area_times_pixel_area():
+    assert sim.dose_per_pixel(sim.PAPER_DOSE_PER_AREA, sim.PAPER_PIXEL_SIZE) == pytest.approx(
+        sim.PAPER_DOSE_PER_PIXEL, rel=1e-3)
+    # The same electrons per area on the paper's pixels binned 2 x 2 and 4 x 4.
+    assert sim.dose_per_pixel(121.0, 0.122) == pytest.approx(1.80, rel=1e-3)
+    assert sim.dose_per_pixel(121.0, 0.244) == pytest.approx(7.20, rel=1e-3)
+    assert sim.PAPER_DOSE_PER_AREA * sim.PAPER_FRAME_TIME ** -1 == pytest.approx(4840)  # ~5,000 e-/A^2/s
+    for bad in (dict(dose_per_area=0.0, pixel_size=0.061), dict(dose_per_area=121.0, pixel_size=-1.0),
+                dict(dose_per_area=True, pixel_size=0.061), dict(dose_per_area="121", pixel_size=0.061)):
+        with pytest.raises(ParameterError, match="must be a positive number"):
+            sim.dose_per_pixel(**bad)
+
+
 def test_poisson_counts_have_variance_equal_to_mean():
     for level in (0.45, 4.0):
         counts = sim.poisson_counts(np.full((300, 300), level), rng=7)

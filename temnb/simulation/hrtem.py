@@ -7,12 +7,15 @@
    coherence as quasi-coherent envelopes), intensity, Gaussian vibration blur,
    binning to detector pixels, vacuum = 1.  One exit wave serves any number of
    defoci (:meth:`ExitWave.images`), e.g. for a defocus-series data set.
-3. :func:`expected_counts` and :func:`poisson_counts` -- dose and shot noise.
+3. :func:`expected_counts` and :func:`poisson_counts` -- dose and shot noise;
+   :func:`dose_per_pixel` converts a dose per area to the pixels of an image.
 4. :func:`simulate_movie` -- a fluxional particle with known surface events and
    drift, clean and noisy movies as hyperspy signals carrying their recipe.
 
 Sign convention (abTEM's): ``defocus = -C1``, so a negative defocus is an
-overfocus, which is what negative-Cs imaging needs for bright atoms.
+overfocus, which is what negative-Cs imaging needs for bright atoms.  Dr. Probe (the
+paper's simulator) writes chi = 2 pi / lambda (C1 w^2 / 2 + Cs w^4 / 4 + ...): its C1 > 0
+is an overfocus, and the paper's C1 = 0..20 nm is defocus 0..-20 nm here.
 """
 from __future__ import annotations
 
@@ -29,10 +32,19 @@ from .structures import Scene, build_scene, place_in_field_of_view
 
 __all__ = [
     "Microscope", "ExitWave", "Event", "SimulatedMovie", "exit_wave", "hrtem_image",
-    "expected_counts", "poisson_counts", "plan_events", "smooth_drift", "simulate_movie",
+    "dose_per_pixel", "expected_counts", "poisson_counts", "plan_events", "smooth_drift", "simulate_movie",
+    "PAPER_PIXEL_SIZE", "PAPER_FRAME_TIME", "PAPER_DOSE_PER_AREA", "PAPER_DOSE_PER_PIXEL",
 ]
 
 DETECTOR_NAME = "simulated K3 (counted)"
+
+# The recording regime of Mohan et al. (IEEE TCI 2022), whose simulation settings are the
+# Microscope defaults: 5,000 e-/A^2/s in 25 ms frames on 0.061 A pixels, 0.45 e-/px per frame.
+# They live here, beside the dose helpers, so that training_data and paper_regime share one copy.
+PAPER_PIXEL_SIZE = 0.061  # Angstrom per detector pixel
+PAPER_FRAME_TIME = 0.025  # seconds per frame
+PAPER_DOSE_PER_AREA = 121.0  # e-/A^2 per frame: 0.45 e-/px over (0.061 A)^2
+PAPER_DOSE_PER_PIXEL = 0.45  # e-/px per frame, as the paper states it (121 x 0.061^2 = 0.4502)
 
 
 @dataclass(frozen=True)
@@ -41,11 +53,15 @@ class Microscope:
 
     ``focal_spread_nm`` is the 1/e half-width of the defocus spread (abTEM's and
     Kirkland's convention; sigma = focal_spread / sqrt(2)).  ``convergence_mrad``
-    is abTEM's ``angular_spread``: the standard deviation of the illumination
-    angles.  ``vibration_pm`` is the standard deviation of an isotropic Gaussian
-    blur of the image intensity (real space; the same as the envelope
-    exp(-2 pi^2 sigma^2 k^2) on the image spectrum).  No objective aperture by
-    default, as usual in aberration-corrected HRTEM.
+    is abTEM's ``angular_spread``, applied as the envelope exp(-(a/2)^2 |grad chi|^2),
+    the one Dr. Probe uses for its (1/e half-width) semi-convergence.  ``vibration_pm``
+    is the standard deviation of an isotropic Gaussian blur of the image intensity
+    (real space; the same as the envelope exp(-2 pi^2 sigma^2 k^2) on the image
+    spectrum), as Dr. Probe's RMS vibration amplitude.  No objective aperture by
+    default, as usual in aberration-corrected HRTEM.  The defaults are the paper's
+    settings; at 50 pm the clean maximum of a Pt/CeO2 image at 0.061 A/px is about
+    1.3 x the vacuum (raw PSNR about -1 dB at 0.45 e-/px), without vibration about
+    2.3 x (3.5 dB) -- see :mod:`temnb.simulation.paper_regime`.
     """
 
     energy_kV: float = 300.0
@@ -173,6 +189,18 @@ def hrtem_image(specimen, defocus_nm: float = -8.0, *, microscope: Microscope | 
     wave = exit_wave(specimen, pixel_size=pixel_size, sampling=sampling, energy_kV=microscope.energy_kV,
                      slice_thickness=slice_thickness, field_of_view=field_of_view)
     return wave.image(defocus_nm, microscope)
+
+
+def dose_per_pixel(dose_per_area: float, pixel_size: float) -> float:
+    """e-/px per frame of *dose_per_area* e-/A^2 per frame on square pixels of *pixel_size* A:
+    ``dose_per_area * pixel_size**2`` (121 e-/A^2 is 0.45 e-/px at 0.061 A and 7.2 e-/px at 0.244 A)."""
+    for name, value, unit in (("dose_per_area", dose_per_area, "e-/A^2 per frame"), ("pixel_size", pixel_size, "A")):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not (np.isfinite(value) and value > 0):
+            raise ParameterError(f"{name} {value!r} {unit} must be a positive number",
+                                 hint=f"the paper's regime: {PAPER_DOSE_PER_AREA:g} e-/A^2 per frame on "
+                                      f"{PAPER_PIXEL_SIZE} A pixels")
+    return float(dose_per_area) * float(pixel_size) ** 2
 
 
 def expected_counts(image, dose: float = 0.45) -> np.ndarray:

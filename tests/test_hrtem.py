@@ -146,6 +146,29 @@ def test_vacuum_is_one_and_dose_is_kept(particle_only):
     assert np.array_equal(series[0], image)
 
 
+def test_vibration_is_a_gaussian_blur_of_rms_vibration_pm(particle_only):
+    from scipy.ndimage import gaussian_filter
+
+    # Dr. Probe's vibration envelope (wavimg) is a Gaussian kernel exp(-r^2 / 2 sigma^2) on the
+    # image intensity with sigma = the RMS amplitude; 50 pm is 0.5 A, i.e. 4 grid points here.
+    wave = sim.exit_wave(particle_only, pixel_size=0.125, sampling=0.125)
+    still = wave.padded_image(-8.0, sim.Microscope(vibration_pm=0.0)).astype(np.float64)
+    shaken = wave.padded_image(-8.0, sim.Microscope(vibration_pm=50.0))
+    np.testing.assert_allclose(shaken, gaussian_filter(still, 0.5 / 0.125, mode="wrap"), atol=1e-5)
+    assert np.abs(shaken - still).max() > 0.3  # the blur matters at this resolution
+
+
+def test_overfocus_gives_white_columns_with_negative_cs(particle_only):
+    from temnb.simulation.training_data import column_contrast
+
+    # abTEM's defocus is -C1; Dr. Probe's (and the paper's) C1 > 0 is an overfocus, which with
+    # Cs = -13 um images Pt columns bright.  So the paper's C1 = 0..20 nm is defocus 0..-20 nm.
+    wave = sim.exit_wave(particle_only, **FAST)
+    over, under = (column_contrast(wave.image(d), particle_only) for d in (-12.0, 12.0))
+    assert over > 1.05 and under < 0.9
+
+
+
 def test_poisson_counts_have_variance_equal_to_mean():
     for level in (0.45, 4.0):
         counts = sim.poisson_counts(np.full((300, 300), level), rng=7)
@@ -253,14 +276,16 @@ def test_bundled_sample_loads_with_documented_metadata():
     for s in (noisy, clean):
         t, y, x = s.axes_manager._axes
         assert (t.name, t.units, t.scale) == ("time", "s", 0.025)
-        assert (y.units, x.units) == ("nm", "nm") and x.scale == pytest.approx(0.025)
-        assert metadata.get(s, "simulated") is True and metadata.get(s, "dose_per_pixel") == pytest.approx(0.45)
+        # The paper's regime: 121 e-/Å² per frame on its 0.061 Å pixels binned 4 x 4 (0.244 Å, 7.2 e-/px).
+        assert (y.units, x.units) == ("nm", "nm") and x.scale == pytest.approx(0.0244)
+        assert metadata.get(s, "simulated") is True and metadata.get(s, "dose_per_pixel") == pytest.approx(7.2, rel=1e-3)
+        assert metadata.get(s, "dose_per_area") == pytest.approx(121, rel=1e-2)
     assert metadata.get(noisy, "counts") is True
     assert len(metadata.get(noisy, "simulation_events")) == 4
     rows = metadata.get(noisy, "simulation")["vacuum_rows"][1]
     assert rows >= 64  # at least a quarter of the frame is vacuum
-    assert noisy.data[:, :rows].mean() == pytest.approx(0.45, rel=0.02)
-    assert clean.data[:, :rows].mean() == pytest.approx(0.45, rel=0.005)
+    assert noisy.data[:, :rows].mean() == pytest.approx(7.2, rel=0.02)
+    assert clean.data[:, :rows].mean() == pytest.approx(7.2, rel=0.005)
 
 
 def test_a_movie_records_its_dose_per_pixel_and_per_area(movie):

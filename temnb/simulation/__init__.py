@@ -4,5 +4,5 @@ Imports only from ``temnb.core`` and ``temnb.io``."""
 from ..core import lazy_submodules
 
 __getattr__, __dir__ = lazy_submodules(__name__, (
-    "structures", "hrtem", "training_data", "synthetic",
+    "structures", "hrtem", "training_data", "paper_regime", "synthetic",
 ))

@@ -2,7 +2,7 @@
 
 One :class:`DatasetSpec` (saved beside the data as ``spec.json``) describes the
 structures -- particle size, surface defect, support thickness, crystal tilt --
-and the imaging -- defocus series, dose, pixel size, image size, seed.
+and the imaging -- defocus series, dose per area, pixel size, image size, seed.
 :func:`build_dataset` runs ONE multislice per structure and derives every
 defocus from that exit wave through the CTF; :func:`load_dataset` reads the
 images back as hyperspy signals with a per-image metadata table and
@@ -15,9 +15,13 @@ Conventions
   :class:`~temnb.simulation.hrtem.Microscope` (small particle on 3 nm CeO2, measured with
   :func:`column_contrast`) the Pt columns are white from -20 to -10 nm, intermediate
   around -8 to -4 nm and black from -2 nm to +20 nm; -20..0 nm spans all three.
+* Dose: a spec says it per area, ``dose_per_area`` in e-/A^2 per frame (default 121, the
+  paper's 0.45 e-/px on 0.061 A pixels), and per pixel, ``dose`` = dose_per_area x pixel_size^2
+  in e-/px per frame; give either (or both, if they agree) and ``spec.json`` records both.  The
+  presets keep 121 e-/A^2 on every pixel size, so coarser pixels count more electrons each.
 * Files on disk hold the CLEAN images normalised to vacuum = 1 (float32), one
   HSPY stack (defocus, rows, columns) per structure; :func:`load_dataset`
-  scales them to expected electrons at the spec dose (vacuum = dose).
+  scales them to expected electrons at the spec dose (vacuum = dose, e-/px).
 * Tilts are rotations of all atoms (particle and support) about the particle /
   support centre; the beam stays along z.  A tilt magnitude from the spec gets
   a random in-plane axis per structure: ``tilt_x = t cos(phi)``, ``tilt_y = t sin(phi)``.
@@ -37,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import metadata as md
+from ..core.dose import PAPER, per_pixel
 from ..core.errors import DataFileError, DataShapeError, ParameterError
 from ..core.record import write_json_atomically
 from . import hrtem as sim
@@ -63,20 +68,37 @@ MANIFEST, SPEC_FILE = "manifest.json", "spec.json"
 _PT_D111 = PT_LATTICE_CONSTANT / math.sqrt(3)
 _TRILAYER = CEO2_LATTICE_CONSTANT / math.sqrt(3)  # CeO2(111) O-Ce-O repeat, 3.12 A
 
+# Every preset records the paper's 121 e-/A^2 per frame (PAPER.per_area); their pixels
+# are the paper's 0.061 A or whole multiples of it, so a coarser preset is the paper's frame
+# binned n x n at the same electrons per area (n^2 more per pixel), not a lower dose.  Image
+# sizes are chosen so that image + 2 margins, in grid points, factors into 2, 3, 5 and 7: a
+# large prime factor makes every FFT of the multislice several times slower.
 PRESETS = {
-    # A handful of tiny images in seconds (tests, CI).
+    # A handful of tiny images in seconds (tests, CI): the paper's pixels binned 8 x 8, 0.488 A
+    # at 28.8 e-/px, 52 px = 2.5 nm, on a 0.122 A multislice grid (280 points).
     "smoke": dict(sizes=("small",), defects=("none", "column_vacancy"), defoci=(-8.0, 0.0),
-                  tilts=(0.0, 3.0), thicknesses=(3.0,), n_structures=2, image_size=48, pixel_size=0.5,
-                  sampling=0.125, margin=4.0),
-    # Dozens of images in about two minutes on 2 CPU cores (the workshop notebook).
+                  tilts=(0.0, 3.0), thicknesses=(3.0,), n_structures=2, image_size=52,
+                  pixel_size=8 * PAPER.pixel_size_A, sampling=2 * PAPER.pixel_size_A, margin=4.0,
+                  dose_per_area=PAPER.per_area),
+    # Dozens of images in about two minutes on 2 CPU cores (the workshop notebook): the paper's
+    # pixels binned 4 x 4, 0.244 A at 7.2 e-/px, 158 px = 3.9 nm, multislice on the paper's 0.061 A
+    # grid (896 points).  74 s on 2 busy cores.  (0.122 A at 1.8 e-/px would cost the same
+    # multislice, but 4x the pixels for the networks of notebooks 05-08, whose patches and
+    # receptive fields are sized for ~0.25 A.)
     "workshop": dict(sizes=("small", "medium"), defects=DEFECTS, defoci=(-16.0, -12.0, -8.0, -4.0, 0.0),
-                     tilts=(0.0, 2.0, 4.0), thicknesses=(3.0, 5.0), n_structures=16, image_size=160,
-                     pixel_size=0.25, sampling=0.05, margin=8.0),
-    # Thousands of images: every defocus of a 0..20 nm overfocus series x 400 structures.
+                     tilts=(0.0, 2.0, 4.0), thicknesses=(3.0, 5.0), n_structures=16, image_size=158,
+                     pixel_size=4 * PAPER.pixel_size_A, sampling=PAPER.pixel_size_A, margin=8.0,
+                     dose_per_area=PAPER.per_area),
+    # Thousands of images as the paper simulates them: 0.061 A pixels at 0.45 e-/px, 816 px = 5.0 nm,
+    # the paper's supercell (a 1024 px frame would be 6.2 nm), C1 = 0..20 nm (abTEM defocus
+    # 0..-20 nm), tilts 0-4 degrees, 3-6 nm supports; x 400 structures.  The multislice grid is
+    # the pixel (1080 points; antialiasing limit 108 mrad at 300 kV).  About 11 s and 11 MB on disk
+    # a structure on 2 cores (1.2 h, 4.5 GB in all); load_dataset holds 12 GB of float32 clean images.
     "full": dict(sizes=("small", "medium", "large"), defects=DEFECTS,
                  defoci=tuple(float(d) for d in range(-20, 1, 2)), tilts=(0.0, 1.0, 2.0, 3.0, 4.0),
-                 thicknesses=(3.0, 4.0, 5.0, 6.0), n_structures=400, image_size=256, pixel_size=0.25,
-                 sampling=0.05, margin=8.0),
+                 thicknesses=(3.0, 4.0, 5.0, 6.0), n_structures=400, image_size=816,
+                 pixel_size=PAPER.pixel_size_A, sampling=PAPER.pixel_size_A, margin=8.0,
+                 dose_per_area=PAPER.per_area),
 }
 
 
@@ -89,8 +111,11 @@ class DatasetSpec:
     tilt magnitudes in degrees (0-4 typical; random axis in the x-y plane).
     thicknesses: support thickness along the beam, nm.  n_structures: how many
     structures (the size x defect x thickness x tilt grid, shuffled, cycled).
-    dose: e-/px in vacuum.  pixel_size: Angstrom.  image_size: pixels (square).
-    sampling: multislice grid, Angstrom.  margin: simulated then cropped, Angstrom.
+    dose_per_area: e-/A^2 per frame in vacuum (default 121, the paper's).  dose: e-/px per frame
+    in vacuum, ``dose_per_area * pixel_size**2``; give one of the two, or both if they agree
+    (a spec saved before dose_per_area existed gives only ``dose``).  pixel_size: Angstrom.
+    image_size: pixels (square).  sampling: multislice grid, Angstrom.  margin: simulated then
+    cropped, Angstrom.
     """
 
     sizes: tuple = ("small", "medium")
@@ -99,7 +124,8 @@ class DatasetSpec:
     tilts: tuple = (0.0,)
     thicknesses: tuple = (4.0,)
     n_structures: int = 4
-    dose: float = 0.45
+    dose: float | None = None
+    dose_per_area: float | None = None
     pixel_size: float = 0.25
     image_size: int = 128
     sampling: float = 0.05
@@ -142,15 +168,14 @@ class DatasetSpec:
             object.__setattr__(self, name, int(value))
         if self.n_structures < 1 or self.seed < 0:
             raise ParameterError(f"n_structures {self.n_structures} must be >= 1 and seed {self.seed} >= 0")
-        for name in ("dose", "pixel_size", "sampling", "margin"):
+        for name in ("pixel_size", "sampling", "margin"):
             object.__setattr__(self, name, float(getattr(self, name)))
-        if not (np.isfinite(self.dose) and self.dose > 0):
-            raise ParameterError(f"dose {self.dose} e-/px must be a positive number", hint="0.45 e-/px as the sample")
         if not 0 < self.pixel_size < _PT_D111 / 2:
             raise ParameterError(
                 f"pixel size {self.pixel_size} A is too coarse for any lattice fringes: the widest Pt fringes "
                 f"(111, {_PT_D111:.2f} A) need pixels under {_PT_D111 / 2:.2f} A",
                 hint="use 0.25 A as the sample, or at most ~0.5 A for quick tests")
+        self._resolve_dose()
         if not 0 < self.sampling <= self.pixel_size:
             raise ParameterError(f"multislice sampling {self.sampling} A must be positive and at most the "
                                  f"pixel size ({self.pixel_size} A)", hint="0.05 A is accurate at 300 kV")
@@ -167,6 +192,41 @@ class DatasetSpec:
                                      f"field of view ({self.image_size} px of {self.pixel_size} A)",
                                      hint="use larger images, larger pixels or smaller particles")
 
+    def _resolve_dose(self):
+        """Fill in whichever of dose (e-/px) and dose_per_area (e-/A^2) is missing, or check that the
+        two agree: a spec must say one dose, whatever unit it was given in."""
+        given = {}
+        for name, unit in (("dose", "e-/px"), ("dose_per_area", "e-/A^2")):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                if isinstance(value, bool):
+                    raise TypeError
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ParameterError(f"DatasetSpec.{name} = {value!r} is not a number") from None
+            if not (np.isfinite(value) and value > 0):
+                raise ParameterError(f"dose {value:g} {unit} per frame must be a positive number",
+                                     hint=f"{PAPER.per_area:g} e-/A^2 as the paper "
+                                          f"({PAPER.per_pixel} e-/px on {PAPER.pixel_size_A} A pixels)")
+            given[name] = value
+        area = self.pixel_size ** 2
+        if not given:
+            given["dose_per_area"] = PAPER.per_area
+        if "dose" not in given:
+            given["dose"] = per_pixel(given["dose_per_area"], self.pixel_size)
+        elif "dose_per_area" not in given:
+            given["dose_per_area"] = given["dose"] / area
+        elif not math.isclose(given["dose"], given["dose_per_area"] * area, rel_tol=1e-6):
+            raise ParameterError(
+                f"dose {given['dose']:g} e-/px and dose_per_area {given['dose_per_area']:g} e-/A^2 disagree on "
+                f"{self.pixel_size:g} A pixels ({given['dose_per_area']:g} e-/A^2 is "
+                f"{given['dose_per_area'] * area:.4g} e-/px there)",
+                hint="give only one of them; dose = dose_per_area x pixel_size^2")
+        object.__setattr__(self, "dose", given["dose"])
+        object.__setattr__(self, "dose_per_area", given["dose_per_area"])
+
     @property
     def field_of_view(self) -> float:
         """Width = height of the images, Angstrom."""
@@ -178,10 +238,17 @@ class DatasetSpec:
 
     @classmethod
     def preset(cls, name: str, **changes) -> DatasetSpec:
-        """'smoke' (seconds), 'workshop' (~2 min on 2 cores), 'full' (thousands); *changes* override."""
+        """'smoke' (seconds), 'workshop' (~2 min on 2 cores), 'full' (thousands); *changes* override.
+
+        A dose given per pixel (``dose=...``) replaces the preset's dose per area, and a new
+        ``pixel_size`` alone keeps the preset's 121 e-/A^2.
+        """
         if name not in PRESETS:
             raise ParameterError(f"unknown data-set preset {name!r}", hint=f"use one of {', '.join(PRESETS)}")
-        return cls(**{**PRESETS[name], **changes})
+        base = dict(PRESETS[name])
+        if "dose" in changes and "dose_per_area" not in changes:
+            base.pop("dose_per_area", None)
+        return cls(**{**base, **changes})
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -348,7 +415,8 @@ def _build_one(spec: DatasetSpec, entry: dict, out_dir: str) -> list[dict]:
     tmp = Path(out_dir) / (name[:-5] + ".partial.hspy")
     signal.save(tmp, overwrite=True)
     os.replace(tmp, Path(out_dir) / name)
-    base = {**entry, "file": name, "dose": spec.dose, "pixel_size_A": spec.pixel_size,
+    base = {**entry, "file": name, "dose": spec.dose, "dose_per_area": spec.dose_per_area,
+            "pixel_size_A": spec.pixel_size,
             "n_atoms": len(full.atoms), "defect_site": extra["defect_site"], "step": extra["step"],
             "file_bytes": (Path(out_dir) / name).stat().st_size}
     return [{**base, "index_in_file": i, "defocus_nm": float(d)} for i, d in enumerate(spec.defoci)]
@@ -454,7 +522,7 @@ def load_dataset(path, *, noisy: bool = True, seed: int | None = 0):
     at the spec dose (vacuum = dose), float32, signal axes in nm.  *noisy*: Poisson
     draws from it with a generator seeded by *seed* (uint16 counts; None if
     ``noisy=False``).  *table*: one dict per image (structure, size, defect, defocus_nm,
-    tilt, thickness_nm, dose, pixel_size_A, seed, ...).  Both signals carry
+    tilt, thickness_nm, dose (e-/px), dose_per_area (e-/A^2), pixel_size_A, seed, ...).  Both signals carry
     ``temnb.simulated = True``; the noisy one ``temnb.io.counts = True``.
     """
     import hyperspy.api as hs

@@ -172,7 +172,8 @@ def regime_numbers(clean, *, vacuum=None, scenes=None, noisy=None, seed: int | N
         psnr.append(raw_psnr(counts, image))
         expected.append(expected_raw_psnr(image))
         ratio.append(float(image.max()) / level)
-        contrast.append(td.column_contrast(image, scenes[i]) if scenes[i] is not None else math.nan)
+        # Normalised to vacuum = 1, which column_contrast assumes when the field has no vacuum rows.
+        contrast.append(td.column_contrast(image / level, scenes[i]) if scenes[i] is not None else math.nan)
         levels.append(level)
     return RegimeNumbers(*(np.asarray(v, dtype=np.float64) for v in (psnr, expected, ratio, contrast, levels)))
 

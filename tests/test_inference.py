@@ -222,3 +222,28 @@ def test_progress_bar_counts_batches(capsys):
     denoise(_movie((5, 16, 16)), net, progress=True, batch_size=2)
     err = capsys.readouterr().err
     assert "3/3" in err
+
+
+def test_a_model_warns_outside_the_regime_it_was_trained_in():
+    import warnings
+
+    import hyperspy.api as hs
+
+    from temnb.core.errors import TemnbWarning
+    from temnb.nets.config import UNetConfig
+    from temnb.nets.inference import denoise, warn_if_outside_regime
+    from temnb.nets.registry import build_model
+
+    model = build_model(UNetConfig(n_scales=2, base_channels=4))
+    model.model_card = {"regime": {"dose_per_pixel": 7.2, "dose_per_area": 121.0, "pixel_size_A": 0.244}}
+    movie = hs.signals.Signal2D(np.random.default_rng(0).poisson(7.2, (2, 32, 32)).astype(np.float32))
+    for ax in movie.axes_manager.signal_axes:
+        ax.scale, ax.units = 0.0244, "nm"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        denoise(movie, model, progress=False)                           # in its regime: silent
+    with pytest.warns(TemnbWarning, match="0.45 e-/px, where it was trained at 7.2"):
+        denoise(movie, model, dose=0.45, progress=False)
+    with pytest.warns(TemnbWarning, match="0.61 Å pixels"):
+        denoise(movie.data, model, pixel_size_A=0.61, progress=False)
+    assert warn_if_outside_regime({}, 100.0, 5.0) == []                 # no regime on the card: no check

@@ -19,7 +19,7 @@ from torch import nn
 from ..classic.fourier import warn_if_cutoff_removes_lattice
 from ..core import metadata as md
 from ..core.checks import positive, positive_int
-from ..core.errors import DataValueError, ParameterError
+from ..core.errors import DataValueError, ParameterError, TemnbWarning
 from ..core.signals import require_image_data, require_movie, rewrap, unwrap
 from ..io.calibration import pixel_size_angstrom
 from .blind_spot_models import fft_lowpass
@@ -114,6 +114,25 @@ def _lowpass_pixel(pixel_size_A, template, source, cutoff):
     return pixel
 
 
+def warn_if_outside_regime(card: dict, dose_per_pixel: float, pixel_size_A, *, source=None) -> list:
+    """Warn (TemnbWarning) when a movie's dose per pixel or pixel size lies outside the regime a
+    model was trained in (its card's ``regime``: within 2 x of the dose, 25 % of the pixel size);
+    return what differs.  A bias-free network divides out the dose, but the noise it learned to
+    remove looks different at another dose, and its filters are sized for its pixels."""
+    regime = (card or {}).get("regime") or {}
+    trained_dose, trained_pixel = regime.get("dose_per_pixel"), regime.get("pixel_size_A")
+    problems = []
+    if trained_dose and not 0.5 <= float(dose_per_pixel) / float(trained_dose) <= 2.0:
+        problems.append(f"a dose of {float(dose_per_pixel):.3g} e-/px, where it was trained at {float(trained_dose):.3g}")
+    if trained_pixel and pixel_size_A and not 0.8 <= float(pixel_size_A) / float(trained_pixel) <= 1.25:
+        problems.append(f"{float(pixel_size_A):.3g} Å pixels, where it was trained on {float(trained_pixel):.3g} Å")
+    if problems:
+        warnings.warn(f"{source or 'the data'}: this network is applied outside the regime it was trained in: "
+                      + "; ".join(problems) + ". Its output is not to be trusted there: retrain it at this dose "
+                      "and pixel size (notebook 05), or bin the movie to its pixels", TemnbWarning, stacklevel=3)
+    return problems
+
+
 def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=None, dose=None,
             pixel_size_A=None, progress=True, name=None):
     """Denoise a frame (H, W) or a movie (T, H, W) with a trained network.
@@ -130,6 +149,8 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
     A network whose config has a ``lowpass_cutoff`` (1/Å; WCVD, WCID) gets that ideal low-pass on
     each whole denoised frame, with the pixel size from the signal's calibration or *pixel_size_A*
     (Å, needed for arrays); a warning says when the cut-off removes the movie's strongest Bragg spots.
+    A model whose card records the regime it was trained in (``model_card["regime"]``) warns when
+    the movie's dose per pixel or pixel size lies outside it (:func:`warn_if_outside_regime`).
     """
     from tqdm.auto import tqdm
 
@@ -150,6 +171,7 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
     if tw > 1:
         require_movie(array, min_frames=tw, source=source, what=f"a network that reads {tw} frames at a time")
     dose_used = _choose_dose(dose, template, array, source)
+    warn_if_outside_regime(card, dose_used, pixel_size_A or pixel_size_angstrom(template), source=source)
     cutoff = getattr(getattr(net, "config", None), "lowpass_cutoff", None)
     if cutoff is not None:
         pixel = _lowpass_pixel(pixel_size_A, template, source, cutoff)

@@ -287,3 +287,35 @@ def test_every_config_knows_its_receptive_field():
         assert config.receptive_field() == receptive_field(config) == build_model(config).receptive_field
         lo, hi = receptive_field_bounds(config)
         assert hi - lo + 1 <= config.receptive_field()
+
+
+def test_build_model_with_a_seed_gives_the_same_network_and_leaves_the_global_state_alone():
+    from temnb.nets.config import WCVDConfig
+
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = build_model(UNetConfig(n_scales=2, base_channels=4), seed=7)
+    b = build_model(UNetConfig(n_scales=2, base_channels=4), seed=7)
+    assert torch.equal(torch.rand(1), before)                     # the global random state was not used
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    c = build_model(WCVDConfig(), seed=8)
+    d = build_model(WCVDConfig(), seed=9)
+    assert not all(torch.equal(p, q) for p, q in zip(c.state_dict().values(), d.state_dict().values()))
+    with pytest.raises(ParameterError):
+        build_model(UNetConfig(), seed=-1)
+
+
+def test_the_readme_path_for_a_movie_gives_the_same_numbers_twice():
+    from temnb.nets.config import WCVDConfig
+    from temnb.nets.inference import denoise
+    from temnb.nets.self_supervised import fit_self_supervised
+    from temnb.simulation.synthetic import counted_movie
+
+    noisy, _ = counted_movie(8, (32, 32), 2.0, seed=1, as_signal=False)
+    outs = []
+    for _ in range(2):
+        model = build_model(WCVDConfig(features=4), seed=0)
+        fit_self_supervised(model, noisy, steps=5, batch_size=2, patch_size=16, seed=0, device="cpu", progress=False)
+        outs.append(denoise(noisy, model, device="cpu", progress=False))
+    assert np.array_equal(outs[0], outs[1])

@@ -5,6 +5,7 @@ The six temnb architectures are registered here; :func:`register` adds one of yo
 dataclass with an ``architecture`` name and a module class taking that config)."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..core.errors import ParameterError
@@ -45,8 +46,12 @@ def config_from_dict(d: dict):
     return ARCHITECTURES[name][0].from_dict(d)
 
 
-def build_model(config) -> nn.Module:
-    """A freshly initialised network for *config* (a config object or its dict)."""
+def build_model(config, *, seed: int | None = None) -> nn.Module:
+    """A freshly initialised network for *config* (a config object or its dict).
+
+    *seed*: the initial weights are drawn from a generator seeded with it, so the same call gives
+    the same network (torch's global random state is left as it was); None draws them from the
+    global state (seed it with ``torch.manual_seed``)."""
     if isinstance(config, dict):
         config = config_from_dict(config)
     name = getattr(type(config), "architecture", None)
@@ -54,7 +59,13 @@ def build_model(config) -> nn.Module:
         raise ParameterError(
             f"{config!r} is not a model config; known architectures: {', '.join(sorted(ARCHITECTURES))}"
         )
-    return ARCHITECTURES[name][1](config)
+    if seed is None:
+        return ARCHITECTURES[name][1](config)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParameterError(f"seed={seed!r}: use a whole number >= 0, or None")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ARCHITECTURES[name][1](config)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -184,7 +184,10 @@ def test_the_default_upsnr_peak_does_not_depend_on_the_movie_length():
     rng = np.random.default_rng(4)
     long = rng.poisson(np.broadcast_to(clean, (48, 64, 64))).astype(float)
     short = long[:8]
-    denoise = lambda m: ndimage.gaussian_filter(m, (0, 1.5, 1.5))  # noqa: E731
+
+    def denoise(movie):
+        return ndimage.gaussian_filter(movie, (0, 1.5, 1.5))
+
     a, b = upsnr(denoise(long), long), upsnr(denoise(short), short)
     assert abs(a - b) < 0.5
     assert a.peak_rule == b.peak_rule == UPSNR_PEAK_RULE

@@ -18,7 +18,7 @@ from skimage.feature import peak_local_max
 from ..core import metadata as md
 from ..core.errors import ParameterError, TemnbWarning
 from ..core.signals import require_image_data, rewrap, source_label, unwrap
-from ..io.calibration import pixel_size_angstrom
+from ..io.calibration import pixel_size_angstrom, require_pixel_size_angstrom
 
 __all__ = ["lowpass", "bragg_mask", "find_bragg_spots", "BraggSpots", "warn_if_cutoff_removes_lattice",
            "PAPER_LOWPASS_CUTOFF"]
@@ -82,12 +82,9 @@ def lowpass(data, cutoff=None, *, cutoff_px=None, order: int = 4, name=None):
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
         raise ParameterError(f"order={order!r}: use a whole number >= 1 (4 is a good compromise)")
     if cutoff is not None:
-        pixel = pixel_size_angstrom(template)
-        if pixel is None:
-            raise ParameterError(
-                f"cutoff={cutoff} 1/Å needs a length calibration of the image axes, which "
-                f"{'an array has not' if template is None else 'this signal has not'}",
-                source=source, hint="give cutoff_px= (the cut-off as a fraction of Nyquist, e.g. 0.4) instead")
+        pixel = require_pixel_size_angstrom(
+            template, f"cutoff={cutoff} 1/Å", source=source,
+            hint="give cutoff_px= (the cut-off as a fraction of Nyquist, e.g. 0.4) instead")
         nyquist = 1.0 / (2.0 * pixel)
         if not (np.isfinite(cutoff) and 0 < cutoff <= nyquist):
             raise ParameterError(

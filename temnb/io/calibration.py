@@ -292,6 +292,17 @@ def pixel_size_angstrom(template):
     return _axis_angstrom(template.axes_manager.signal_axes[0])
 
 
+def require_pixel_size_angstrom(template, what: str, *, source=None, hint=None) -> float:
+    """The pixel size in Å of *template*'s x axis, or a ParameterError saying that *what* needs
+    one (an array, or a signal without a length calibration, has none)."""
+    pixel = pixel_size_angstrom(template)
+    if pixel is None:
+        raise ParameterError(f"{what} needs the pixel size (a length calibration of the image axes), which "
+                             f"{'an array has not' if template is None else 'this signal has not'}",
+                             source=source, hint=hint)
+    return pixel
+
+
 def pixel_sizes_angstrom(template):
     """(y, x) pixel sizes in Å of a signal's image axes, each None when that axis is not a length."""
     if template is None or len(template.axes_manager.signal_axes) != 2:

@@ -21,7 +21,7 @@ from ..core import metadata as md
 from ..core.checks import positive, positive_int
 from ..core.errors import DataValueError, ParameterError, TemnbWarning
 from ..core.signals import require_image_data, require_movie, rewrap, unwrap
-from ..io.calibration import pixel_size_angstrom
+from ..io.calibration import pixel_size_angstrom, require_pixel_size_angstrom
 from .blind_spot_models import fft_lowpass
 
 __all__ = ["denoise", "tile_starts", "tile_weights"]
@@ -105,13 +105,9 @@ def _lowpass_pixel(pixel_size_A, template, source, cutoff):
     """The pixel size (Å) a low-pass in 1/Å needs: given, else from the signal's calibration."""
     if pixel_size_A is not None:
         return positive(pixel_size_A, "pixel_size_A", hint="Å per pixel")
-    pixel = pixel_size_angstrom(template)
-    if pixel is None:
-        raise ParameterError(
-            f"this network low-passes its output at {cutoff:g} 1/Å, which needs the pixel size, and "
-            f"{'an array has none' if template is None else 'this signal has no length calibration'}",
-            source=source, hint="pass pixel_size_A= (Å per pixel), or load the movie with its calibration")
-    return pixel
+    return require_pixel_size_angstrom(
+        template, f"a network that low-passes its output at {cutoff:g} 1/Å", source=source,
+        hint="pass pixel_size_A= (Å per pixel), or load the movie with its calibration")
 
 
 def warn_if_outside_regime(card: dict, dose_per_pixel: float, pixel_size_A, *, source=None) -> list:

@@ -76,3 +76,16 @@ def test_stable_upsnr_time_is_where_the_curve_settles():
     assert module.stable_after(curve, tolerance_db=0.1) == 5
     curve[0]["upsnr"] = 12.1  # a lucky early point does not count: it fell away again
     assert module.stable_after(curve) == 3
+
+
+def test_threads_benchmark_quick_run_times_one_and_two_threads(tmp_path):
+    module = _load("bench_threads")
+    out = tmp_path / "threads.json"
+    assert module.main(["--quick", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    assert rows[0]["kind"] == "baseline" and rows[0]["mpix_per_s"] > 0
+    two = [row for row in rows if row.get("speedup_over_1_thread")]
+    assert {row["architecture"] for row in two} == {"WCVD", "UDVD", "UNet"}
+    assert all(row["speedup_over_1_thread"] > 0 and row["ratio_to_baseline"] > 0 for row in two)
+    assert report["usable_cores"] >= 1 and len(report["load_average_before"]) == 3

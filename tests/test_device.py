@@ -1,6 +1,7 @@
 """Device choice on this CPU-only machine, and without torch at all."""
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -53,3 +54,47 @@ def test_without_torch(monkeypatch):
     assert "not installed" in report["note"]
     with pytest.raises(ParameterError, match="PyTorch is not installed"):
         choose_device("cuda")
+
+
+def test_usable_cores_and_choose_threads(monkeypatch):
+    from temnb.core import device
+
+    cores = device.usable_cores()
+    assert 1 <= cores <= (os.cpu_count() or 1)
+    monkeypatch.delenv("TEMNB_THREADS", raising=False)
+    assert device.choose_threads() == cores == device.choose_threads("auto")
+    assert device.choose_threads(1) == 1
+    assert device.choose_threads(10_000) == cores  # never more threads than cores
+    monkeypatch.setenv("TEMNB_THREADS", "1")
+    assert device.choose_threads() == 1
+    monkeypatch.setenv("TEMNB_THREADS", "lots")
+    with pytest.raises(ParameterError, match="TEMNB_THREADS"):
+        device.choose_threads()
+    for bad in (0, -1, "two", True, 1.5):
+        with pytest.raises(ParameterError, match="whole number"):
+            device.choose_threads(bad)
+
+
+def test_cgroup_quota_caps_the_cores(tmp_path, monkeypatch):
+    from temnb.core import device
+
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert device._cgroup_cpu_limit(str(tmp_path)) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert device._cgroup_cpu_limit(str(tmp_path)) is None
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000")
+    assert device._cgroup_cpu_limit(str(tmp_path)) == 1.0
+    monkeypatch.setattr(device, "_cgroup_cpu_limit", lambda root="/sys/fs/cgroup": 1.0)
+    assert device.usable_cores() == 1  # a Binder pod of 1 CPU on a many-core host
+
+
+def test_torch_threads_sets_and_restores():
+    from temnb.core.device import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1) as n:
+        assert n == 1 and torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

@@ -247,3 +247,18 @@ def test_a_model_warns_outside_the_regime_it_was_trained_in():
     with pytest.warns(TemnbWarning, match="0.61 Å pixels"):
         denoise(movie.data, model, pixel_size_A=0.61, progress=False)
     assert warn_if_outside_regime({}, 100.0, 5.0) == []                 # no regime on the card: no check
+
+
+@pytest.mark.parametrize("tile", [None, 32])
+def test_denoise_with_two_worker_threads_gives_the_one_thread_result(tile):
+    from temnb.nets.config import UNetConfig, WCVDConfig
+    from temnb.nets.registry import build_model
+
+    movie = np.random.default_rng(0).poisson(2.0, (5, 48, 48)).astype(np.float32)
+    for config in (WCVDConfig(), UNetConfig(n_scales=2, base_channels=4)):
+        net = build_model(config)
+        one = denoise(movie, net, dose=2.0, tile=tile, threads=1, progress=False)
+        two = denoise(movie, net, dose=2.0, tile=tile, threads=2, progress=False)
+        np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ParameterError, match="threads"):
+        denoise(movie, net, dose=2.0, threads="many", progress=False)

@@ -6,16 +6,28 @@ explicit request that cannot be met is an error rather than a silent fall-back
 to the CPU: a student who asked for the GPU should not wait an hour believing
 they have one.
 
+How many CPU threads: :func:`usable_cores` counts the cores this process may use (its CPU
+affinity and a container's CPU quota, not the host's core count), :func:`choose_threads` turns a
+preference (``"auto"``, a number, or the ``TEMNB_THREADS`` environment variable) into a thread
+count, and :func:`torch_threads` sets torch to it for a block and restores it afterwards.  temnb's
+training and :func:`temnb.denoise` go through them, so torch never runs more threads than there
+are cores (in a container torch otherwise counts the host's, and on a busy 2-core machine two
+spinning threads ran a WCVD 16x slower than one).
+
 torch is optional: without it the device is the string ``'cpu'`` and the report
 says why.
 """
 from __future__ import annotations
 
+import contextlib
+import math
+import os
 import re
 
 from .errors import ParameterError
 
-__all__ = ["choose_device", "device_report", "format_device_report"]
+__all__ = ["choose_device", "choose_threads", "device_report", "format_device_report", "torch_threads",
+           "usable_cores"]
 
 _VALID = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 _NO_TORCH = "PyTorch is not installed, so everything runs on the CPU with numpy"
@@ -97,13 +109,81 @@ def choose_device(preference="auto"):
     return torch.device(choice)
 
 
+def _cgroup_cpu_limit(root: str = "/sys/fs/cgroup") -> float | None:
+    """CPUs allowed by a cgroup quota (cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``), or None."""
+    try:
+        quota, period = open(os.path.join(root, "cpu.max")).read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(open(os.path.join(root, "cpu", "cpu.cfs_quota_us")).read())
+        period = int(open(os.path.join(root, "cpu", "cpu.cfs_period_us")).read())
+        return None if quota <= 0 or period <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask, capped by a container's CPU quota
+    (a Binder pod of 1 CPU on a 64-core host is 1), at least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        cores = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    if limit is not None:
+        cores = min(cores, max(1, math.floor(limit)))
+    return max(1, cores)
+
+
+def choose_threads(preference="auto") -> int:
+    """CPU threads to compute with: *preference* is ``"auto"`` (``TEMNB_THREADS`` if set, else
+    :func:`usable_cores`) or a whole number >= 1, which is capped at the usable cores (more threads
+    than cores only wait on each other)."""
+    if preference is None or (isinstance(preference, str) and preference.strip().lower() == "auto"):
+        env = os.environ.get("TEMNB_THREADS", "").strip()
+        if not env:
+            return usable_cores()
+        preference, where = env, "the environment variable TEMNB_THREADS"
+    else:
+        where = "threads"
+    text = str(preference).strip()
+    n = int(text) if not isinstance(preference, bool) and text.isdigit() else 0
+    if n < 1:
+        raise ParameterError(f"{where} = {preference!r}; it must be 'auto' or a whole number >= 1",
+                             hint="e.g. threads=1 on a machine other jobs share, or 'auto' for every core")
+    return min(n, usable_cores())
+
+
+@contextlib.contextmanager
+def torch_threads(preference="auto"):
+    """Run a block with torch's intra-op thread count set by :func:`choose_threads`, then restore
+    the previous count (torch's setting is process-wide).  Yields the count; without torch it
+    yields the count and does nothing else."""
+    n = choose_threads(preference)
+    torch = _import_torch()
+    if torch is None:
+        yield n
+        return
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 def device_report(preference="auto") -> dict:
     """What the computation will run on, as a JSON-serialisable dict.
 
     Keys: ``torch_version`` (None without torch), ``device`` (the chosen device
     as text), ``preference``, ``cuda_available``, ``cuda_version``,
     ``gpu_name``, ``gpu_memory_gb``, ``gpu_count``, ``mps_available``,
-    ``torch_threads`` (CPU threads torch uses) and ``note``.
+    ``torch_threads`` (CPU threads torch uses now), ``usable_cores``, ``temnb_threads`` (what
+    temnb computes with: :func:`choose_threads`) and ``note``.
     """
     device = choose_device(preference)
     torch = _import_torch()
@@ -118,6 +198,8 @@ def device_report(preference="auto") -> dict:
         "gpu_memory_gb": None,
         "mps_available": False,
         "torch_threads": None,
+        "usable_cores": usable_cores(),
+        "temnb_threads": choose_threads(),
         "note": None,
     }
     if torch is None:
@@ -152,10 +234,13 @@ def format_device_report(report: dict | None = None) -> str:
     if report.get("torch_version") is None:
         lines.append("  PyTorch        not installed")
     else:
-        lines.append(f"  PyTorch        {report['torch_version']} ({report.get('torch_threads')} CPU threads)")
+        lines.append(f"  PyTorch        {report['torch_version']}")
         lines.append(f"  CUDA           {report.get('cuda_version') or 'not in this build'}"
                      f"{'' if report.get('cuda_available') else ' (no usable GPU)'}")
         lines.append(f"  Apple MPS      {'available' if report.get('mps_available') else 'not available'}")
+    if report.get("usable_cores") is not None:
+        lines.append(f"  CPU threads    temnb uses {report.get('temnb_threads')} of {report['usable_cores']} usable "
+                     "core(s) (TEMNB_THREADS or threads= to change)")
     if report.get("gpu_name"):
         memory = report.get("gpu_memory_gb")
         lines.append(f"  GPU            {report['gpu_name']}"

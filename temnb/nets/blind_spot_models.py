@@ -124,6 +124,46 @@ class _Cascade(nn.Module):
         return self.second(torch.cat(runs, 1))
 
 
+class _ReplicateShiftConv(nn.Conv2d):
+    """The reference UDVD's blind convolution: replicate padding left and right, 2 zero rows on top
+    (its zero row, then that row replicated) and none below, so it too sees its own row and the 2
+    rows above only."""
+
+    def __init__(self, c_in, c_out, bias):
+        super().__init__(c_in, c_out, 3, padding=0, bias=bias)
+
+    def forward(self, x):
+        return super().forward(F.pad(F.pad(x, (1, 1, 0, 0), mode="replicate"), (0, 0, 2, 0)))
+
+
+def _reference_stage(widths, bias):
+    layers = []
+    for c_in, c_out in zip(widths[:-1], widths[1:]):
+        layers += [_ReplicateShiftConv(c_in, c_out, bias), nn.LeakyReLU(0.1, inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class _ReferenceUpwardUNet(nn.Module):
+    """The blind U-Net of the published UDVD: 3 levels; encoders of 3 convolutions (c, c, then
+    2c -> 2c -> c in the bottleneck), decoders of 4 convolutions of 2c; the first level's pooled
+    features are the only skip, and the block's own input is fed to its last decoder."""
+
+    def __init__(self, c_in, c_out, c, bias):
+        super().__init__()
+        self.enc1 = _reference_stage([c_in, c, c, c], bias)
+        self.enc2 = _reference_stage([c, c, c, c], bias)
+        self.enc3 = _reference_stage([c, 2 * c, 2 * c, c], bias)
+        self.dec2 = _reference_stage([2 * c, 2 * c, 2 * c, 2 * c, 2 * c], bias)
+        self.dec1 = _reference_stage([2 * c + c_in, 2 * c, 2 * c, 2 * c, c_out], bias)
+
+    def forward(self, x):
+        x1 = F.max_pool2d(_shift_down(self.enc1(x), 1), 2)
+        x2 = F.max_pool2d(_shift_down(self.enc2(x1), 1), 2)
+        y = F.interpolate(self.enc3(x2), scale_factor=2, mode="nearest")
+        y = F.interpolate(self.dec2(torch.cat([y, x1], 1)), scale_factor=2, mode="nearest")
+        return self.dec1(torch.cat([y, x], 1))
+
+
 class UDVD(nn.Module):
     """Blind-spot video denoiser (UDVD): (N, frames, H, W) -> centre frame (N, 1, H, W).
     H and W must be multiples of ``size_multiple = 2**(n_scales - 1)``."""
@@ -137,14 +177,22 @@ class UDVD(nn.Module):
         self.temporal_window = config.frames
         self.size_multiple = 2 ** (config.n_scales - 1)
         self.receptive_field = receptive_field(config)
-        if config.two_stage:
+        if config.variant == "reference":  # 32 features per triplet, 96 = 2c from the second stage
+            second = 2 * c
+            self.branch = _Cascade(_ReferenceUpwardUNet(3, 32, c, config.bias),
+                                   _ReferenceUpwardUNet((config.frames - 2) * 32, second, c, config.bias))
+            self.head = nn.Sequential(nn.Conv2d(4 * second, 4 * second, 1, bias=config.bias), nn.LeakyReLU(0.1),
+                                      nn.Conv2d(4 * second, second, 1, bias=config.bias), nn.LeakyReLU(0.1),
+                                      nn.Conv2d(second, 1, 1, bias=config.bias))
+        elif config.two_stage:
             self.branch = _Cascade(_UpwardUNet(3, c, config.n_scales, config.blocks_per_scale, config.bias), _UpwardUNet(
                 (config.frames - 2) * c, c, config.n_scales, config.blocks_per_scale, config.bias))
         else:
             self.branch = _UpwardUNet(config.frames, c, config.n_scales, config.blocks_per_scale, config.bias)
-        self.head = nn.Sequential(nn.Conv2d(4 * c, c, 1, bias=config.bias), nn.LeakyReLU(0.1),
-                                  nn.Conv2d(c, c, 1, bias=config.bias), nn.LeakyReLU(0.1),
-                                  nn.Conv2d(c, 1, 1, bias=config.bias))
+        if config.variant == "compact":
+            self.head = nn.Sequential(nn.Conv2d(4 * c, c, 1, bias=config.bias), nn.LeakyReLU(0.1),
+                                      nn.Conv2d(c, c, 1, bias=config.bias), nn.LeakyReLU(0.1),
+                                      nn.Conv2d(c, 1, 1, bias=config.bias))
         _init(self)
 
     def forward(self, x):

@@ -127,39 +127,84 @@ def _blind(cfg):
 
 
 # --------------------------------------------------------------------------- configs
+UDVD_VARIANTS = ("compact", "reference")
+
+
 @dataclass(frozen=True)
 class UDVDConfig(_ConfigMixin):
-    """UDVD: ``frames`` (odd) input frames; a blind U-Net of ``n_scales`` resolutions (1 = a plain stack)
-    with ``blocks_per_scale`` shifted 3x3 convolutions of ``channels`` features per stage; LeakyReLU(0.1).
+    """UDVD (Sheth et al., "Unsupervised Deep Video Denoising", ICCV 2021), in two variants.
 
-    ``bias=False`` (default) keeps the network bias-free, like the supervised temnb models, so it
-    works at doses other than the one it was trained at.  Default receptive field: 95 px.
+    ``variant="reference"`` is the published network (sreyas-mohan/udvd ``blind-video-net-4``; with
+    ``blind_region=3`` crozier-del's TEM ``blind-video-net-5``): 5 frames in 3 overlapping triplets
+    through one shared blind U-Net (3 levels; 3 convolutions of ``channels`` = 48 per encoder level,
+    96 in the bottleneck, 4 of 96 per decoder level, the block's input fed to its last decoder,
+    replicate padding, 32 features out), a second blind U-Net on their 96 features, a 384 -> 384 ->
+    96 -> 1 head: 2,123,664 parameters, receptive field 291 px.  About 8 M multiply-adds per pixel:
+    minutes per frame to train on a CPU, so notebook 07 uses it in its ``full`` preset.
 
-    ``two_stage=True`` is UDVD's own cascade: one blind U-Net, shared, reads every run of 3
-    consecutive frames (frames - 2 of them), a second blind U-Net combines their features.  It
-    needs frames >= 5, costs about frames - 1 times the compute of the single stage and doubles the
-    receptive field (187 px with the defaults)."""
+    ``variant="compact"`` (default) is temnb's CPU variant: all frames enter one blind U-Net as
+    channels (``n_scales`` resolutions, ``blocks_per_scale`` shifted 3x3 convolutions of ``channels``
+    features per stage, zero padding) and a 4c -> c -> c -> 1 head; the defaults have 108 k
+    parameters and a receptive field of 95 px.  ``two_stage=True`` adds UDVD's cascade of triplets
+    (187 px with the defaults, still 9x fewer parameters than the reference).
+
+    Both: ``frames`` (odd) input frames, LeakyReLU(0.1), blind spot by four rotations of convolutions
+    that only look upwards and a final shift of ``blind_region // 2 + 1`` rows; ``bias=False``
+    (default, as the reference's default) keeps the network bias-free, so it works at doses other
+    than the one it was trained at.  ``n_scales``, ``blocks_per_scale`` and ``two_stage`` describe the
+    compact network; the reference fixes them (leave them unset).  ``channels`` defaults to 32
+    (compact) or 48 (reference)."""
 
     architecture: ClassVar[str] = "UDVD"
     frames: int = 5
-    channels: int = 32
-    n_scales: int = 3
-    blocks_per_scale: int = 2
+    channels: int | None = None
+    n_scales: int | None = None
+    blocks_per_scale: int | None = None
     blind_region: int = 1
     bias: bool = False
-    two_stage: bool = False
+    two_stage: bool | None = None
+    variant: str = "compact"
 
     def __post_init__(self):
+        if self.variant not in UDVD_VARIANTS:
+            raise ParameterError(f"UDVDConfig.variant = {self.variant!r}; it must be one of {', '.join(UDVD_VARIANTS)}",
+                                 hint="'reference' is the published UDVD, 'compact' temnb's smaller CPU variant")
+        reference = self.variant == "reference"
+        if reference:
+            fixed = [name for name in ("n_scales", "blocks_per_scale", "two_stage") if getattr(self, name) is not None]
+            if fixed and not (self.n_scales in (None, 3) and self.blocks_per_scale is None
+                              and self.two_stage in (None, True)):
+                raise ParameterError(f"UDVDConfig: the reference UDVD fixes {', '.join(fixed)} (3 levels, 3 and 4 "
+                                     "convolutions per encoder and decoder level, two stages)",
+                                     hint="leave them unset, or use variant='compact' to choose them")
+            for name, value in (("n_scales", 3), ("two_stage", True)):
+                object.__setattr__(self, name, value)
+        for name, default in (("channels", 48 if reference else 32), ("n_scales", 3), ("blocks_per_scale", 2),
+                              ("two_stage", False)):
+            if getattr(self, name) is None and not (reference and name == "blocks_per_scale"):
+                object.__setattr__(self, name, default)
         _check_int(self, "frames", 1, 15, odd=True)
         _check_int(self, "channels", 1, 256)
         _check_int(self, "n_scales", 1, 5)
-        _check_int(self, "blocks_per_scale", 1, 8)
+        if not reference:
+            _check_int(self, "blocks_per_scale", 1, 8)
         _blind(self)
         _check_bool(self, "bias")
         _check_bool(self, "two_stage")
         if self.two_stage and self.frames < 5:
-            raise ParameterError(f"UDVDConfig.two_stage needs frames >= 5 (runs of 3 frames, then their "
-                                 f"combination), not frames = {self.frames}", hint="use two_stage=False for 3 frames")
+            what = "the reference UDVD" if reference else "UDVDConfig.two_stage"
+            raise ParameterError(f"{what} needs frames >= 5 (runs of 3 frames, then their combination), not "
+                                 f"frames = {self.frames}", hint="use variant='compact', two_stage=False for 3 frames")
+
+    @classmethod
+    def reference(cls, **settings) -> "UDVDConfig":
+        """The published UDVD (``variant="reference"``), e.g. ``UDVDConfig.reference(blind_region=3)``."""
+        return cls(variant="reference", **settings)
+
+    @property
+    def label(self) -> str:
+        """A name for tables: "UDVD (reference)" or "UDVD-compact (CPU variant)"."""
+        return "UDVD (reference)" if self.variant == "reference" else "UDVD-compact (CPU variant)"
 
 
 @dataclass(frozen=True)
@@ -399,6 +444,9 @@ def receptive_field(config) -> int:
 
 def _blind_spot_receptive_field(config) -> int:
     """Side of the square of input pixels an output pixel can depend on (exact, maximum over positions)."""
+    if isinstance(config, UDVDConfig) and config.variant == "reference":
+        up = _reference_udvd_reach(config.frames)
+        return 2 * (up + config.blind_region // 2 + 1) + 1
     if isinstance(config, UDVDConfig):
         # Rows above the output pixel, before the final shift, for the one upward-looking branch:
         # each shifted conv at scale s reaches 2 rows of that scale up (2 * 2**s px), each
@@ -412,3 +460,37 @@ def _blind_spot_receptive_field(config) -> int:
     if isinstance(config, N2VConfig):
         return receptive_field(config.unet_config())
     raise ParameterError(f"{config!r} is not a blind-spot model config")
+
+
+def _reference_udvd_reach(frames: int) -> int:
+    """Rows above its own that one upward-looking branch of the reference UDVD reads (before the
+    final shift), the largest over positions on the pooling grid: interval arithmetic through its
+    layers.  A blind 3x3 convolution at row y reads rows y-2..y; a shift-and-pool row r reads rows
+    2r-1, 2r; a nearest upsample row y reads floor(y/2)."""
+
+    def conv(lo, hi, n):
+        return lo - 2 * n, hi
+
+    def pool(lo, hi):
+        return 2 * lo - 1, 2 * hi
+
+    def up(lo, hi):
+        return lo // 2, hi // 2
+
+    def union(*intervals):
+        return min(i[0] for i in intervals), max(i[1] for i in intervals)
+
+    def unet(lo, hi):
+        """Input rows of the block that its output rows [lo, hi] read."""
+        d1_in = conv(lo, hi, 4)  # dec1: cat(up(dec2), block input)
+        d2_out = up(*d1_in)
+        d2_in = conv(*d2_out, 4)  # dec2: cat(up(enc3), x1)
+        e3_in = conv(*up(*d2_in), 3)  # enc3 at scale 2 reads x2 = pool(enc2(x1))
+        x1_rows = union(d2_in, conv(*pool(*e3_in), 3))  # x1 = pool(enc1(input)) at scale 1
+        return union(d1_in, conv(*pool(*x1_rows), 3))
+
+    reach = 0
+    for y in range(4):  # the pooling grid repeats every 4 rows
+        lo, _ = unet(*unet(y, y))  # stage 2 reads stage-1 features, which read the frames
+        reach = max(reach, y - lo)
+    return reach

@@ -10,6 +10,8 @@ weights sum to one everywhere.
 from __future__ import annotations
 
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from torch import nn
 from ..classic.fourier import warn_if_cutoff_removes_lattice
 from ..core import metadata as md
 from ..core.checks import positive, positive_int
+from ..core.device import choose_threads, torch_threads
 from ..core.errors import DataValueError, ParameterError, TemnbWarning
 from ..core.signals import require_image_data, require_movie, rewrap, unwrap
 from ..io.calibration import pixel_size_angstrom, require_pixel_size_angstrom
@@ -130,7 +133,7 @@ def warn_if_outside_regime(card: dict, dose_per_pixel: float, pixel_size_A, *, s
 
 
 def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=None, dose=None,
-            pixel_size_A=None, progress=True, name=None):
+            pixel_size_A=None, threads="auto", progress=True, name=None):
     """Denoise a frame (H, W) or a movie (T, H, W) with a trained network.
 
     *model* is a network or a model-folder path.  *dose* (electrons per pixel
@@ -139,7 +142,10 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
     1024^2 pixels on CPU / 2048^2 on CUDA, else 512); *overlap*: tile overlap
     (default min(receptive_field // 2, tile // 4)).  *batch_size*: frames or tiles
     per forward pass (default 16 on CUDA; on a CPU 4 for frames up to 512^2, fewer for
-    larger ones, so that a 1024^2 frame goes one at a time).  Returns the same kind as
+    larger ones, so that a 1024^2 frame goes one at a time).  *threads* (CPU only): ``"auto"``
+    (:func:`temnb.core.device.choose_threads`: TEMNB_THREADS, else every usable core) or a number;
+    with 2 or more, batches of frames run side by side, one torch thread each (on 2 idle cores WCVD
+    ran 1.9x faster than on one; ``benchmarks/bench_networks.py`` measures it).  Returns the same kind as
     *data* (a signal keeps its axes and metadata and gains ``metadata.temnb.denoised``).
 
     A network whose config has a ``lowpass_cutoff`` (1/Å; WCVD, WCID) gets that ideal low-pass on
@@ -188,6 +194,7 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
         overlap = _round_up(positive_int("overlap", overlap, 0), sm)
     if overlap >= tile:
         raise ParameterError(f"overlap ({overlap} px) must be smaller than the tile ({tile} px)")
+    batch_size_given = batch_size
     if batch_size is None:
         # On a CPU the activations of large frames dominate memory (a 5-frame UDVD needs about
         # 6 GB per 1024^2 frame): 4 frames of up to 512^2, fewer as the tiles grow, at least 1.
@@ -208,48 +215,79 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
     ys, xs = tile_starts(hp, th, overlap), tile_starts(wp, tw_, overlap)
     wy, wx = tile_weights(hp, ys, th, overlap), tile_weights(wp, xs, tw_, overlap)
     jobs = [(t, i, j) for t in range(n_frames) for i in range(len(ys)) for j in range(len(xs))]
+    n_workers = choose_threads(threads) if dev_type == "cpu" else 1
+    if n_workers > 1 and batch_size_given is None:
+        # The workers share the batch (the same frames in flight, so the same memory), and there are
+        # enough batches to keep each of them busy.
+        batch_size = max(1, min(batch_size // n_workers, -(-len(jobs) // n_workers)))
     out = np.zeros((n_frames, hp, wp), np.float32)
     whole_frame, weights = len(ys) == 1 and len(xs) == 1, {}
     with warnings.catch_warnings():  # read-only input (a memory map) is fine: it is only indexed, which copies
         warnings.filterwarnings("ignore", message=".*not writable.*")
         frames = torch.from_numpy(np.ascontiguousarray(padded))
 
+    def forward(chunk):
+        """The denoised tiles of one batch of jobs, as a numpy array (len(chunk), th, tw_)."""
+        # Each frame the batch reads crosses to the device once, however many of its windows read
+        # it (5 for UDVD); the windows are then gathered on the device.
+        needed = np.unique(np.concatenate([time_index[t:t + tw] for t, _, _ in chunk]))
+        slot = {int(k): p for p, k in enumerate(needed)}
+        with torch.inference_mode():  # thread-local: entered in the thread that computes
+            block = frames[torch.from_numpy(needed)].to(dev).div_(float(dose_used))  # a copy
+            windows = torch.tensor([[slot[int(k)] for k in time_index[t:t + tw]] for t, _, _ in chunk],
+                                   device=block.device)
+            if whole_frame:
+                x = block[windows]
+            else:
+                x = torch.stack([block[windows[k], ys[i]:ys[i] + th, xs[j]:xs[j] + tw_]
+                                 for k, (t, i, j) in enumerate(chunk)])
+            if dev_type == "cuda":
+                with torch.autocast("cuda", dtype=torch.bfloat16):  # as in training
+                    y = net(x)
+            else:
+                y = net(x)
+            return y[:, 0].float().mul_(float(dose_used)).cpu().numpy()
+
+    def accumulate(chunk, y):
+        for k, (t, i, j) in enumerate(chunk):
+            if whole_frame:  # one tile: its blending weight is 1 everywhere
+                out[t] = y[k]
+            else:
+                if (i, j) not in weights:
+                    weights[i, j] = np.outer(wy[i], wx[j]).astype(np.float32)
+                out[t, ys[i]:ys[i] + th, xs[j]:xs[j] + tw_] += weights[i, j] * y[k]
+
+    chunks = [jobs[b0:b0 + batch_size] for b0 in range(0, len(jobs), batch_size)]
+    workers = min(n_workers, len(chunks))
     was_training = net.training
     net.eval()
     param = next(net.parameters(), None)
     if param is not None and param.device != torch.device(dev):
         net.to(dev)
     try:
-        batches = range(0, len(jobs), batch_size)
-        bar = tqdm(batches, desc="denoising", unit="batch", disable=not progress)
-        with torch.inference_mode():
-            for b0 in bar:
-                chunk = jobs[b0:b0 + batch_size]
-                # Each frame the batch reads crosses to the device once, however many of its windows
-                # read it (5 for UDVD); the windows are then gathered on the device.
-                needed = np.unique(np.concatenate([time_index[t:t + tw] for t, _, _ in chunk]))
-                slot = {int(k): p for p, k in enumerate(needed)}
-                block = frames[torch.from_numpy(needed)].to(dev).div_(float(dose_used))  # a copy
-                windows = torch.tensor([[slot[int(k)] for k in time_index[t:t + tw]] for t, _, _ in chunk],
-                                       device=block.device)
-                if whole_frame:
-                    x = block[windows]
-                else:
-                    x = torch.stack([block[windows[k], ys[i]:ys[i] + th, xs[j]:xs[j] + tw_]
-                                     for k, (t, i, j) in enumerate(chunk)])
-                if dev_type == "cuda":
-                    with torch.autocast("cuda", dtype=torch.bfloat16):  # as in training
-                        y = net(x)
-                else:
-                    y = net(x)
-                y = y[:, 0].float().mul_(float(dose_used)).cpu().numpy()
-                for k, (t, i, j) in enumerate(chunk):
-                    if whole_frame:  # one tile: its blending weight is 1 everywhere
-                        out[t] = y[k]
-                    else:
-                        if (i, j) not in weights:
-                            weights[i, j] = np.outer(wy[i], wx[j]).astype(np.float32)
-                        out[t, ys[i]:ys[i] + th, xs[j]:xs[j] + tw_] += weights[i, j] * y[k]
+        bar = tqdm(total=len(chunks), desc="denoising", unit="batch", disable=not progress)
+        if workers <= 1:
+            with torch_threads(threads if dev_type == "cpu" else "auto"):
+                for chunk in chunks:
+                    accumulate(chunk, forward(chunk))
+                    bar.update()
+        else:
+            # One torch thread per worker, each on its own batch of frames: the convolutions of these
+            # small networks do not split well across threads (2 intra-op threads ran WCVD at half the
+            # speed of one), whole batches do.  Results are blended here, in order, in one thread.
+            with torch_threads(1), ThreadPoolExecutor(workers, thread_name_prefix="temnb-denoise") as pool:
+                pending = deque()
+                for chunk in chunks:
+                    pending.append((chunk, pool.submit(forward, chunk)))
+                    if len(pending) > 2 * workers:  # bounded look-ahead: memory stays a few batches
+                        done, future = pending.popleft()
+                        accumulate(done, future.result())
+                        bar.update()
+                while pending:
+                    done, future = pending.popleft()
+                    accumulate(done, future.result())
+                    bar.update()
+        bar.close()
     finally:
         net.train(was_training)
 

@@ -46,12 +46,12 @@ def config_from_dict(d: dict):
     return ARCHITECTURES[name][0].from_dict(d)
 
 
-def build_model(config, *, seed: int | None = None) -> nn.Module:
+def build_model(config, *, seed: int | None = 0) -> nn.Module:
     """A freshly initialised network for *config* (a config object or its dict).
 
-    *seed*: the initial weights are drawn from a generator seeded with it, so the same call gives
-    the same network (torch's global random state is left as it was); None draws them from the
-    global state (seed it with ``torch.manual_seed``)."""
+    *seed* (default 0): the initial weights are drawn from a generator seeded with it, so the same
+    call gives the same network, and torch's global random state is left as it was.  None draws
+    them from the global state instead (seed it with ``torch.manual_seed``)."""
     if isinstance(config, dict):
         config = config_from_dict(config)
     name = getattr(type(config), "architecture", None)

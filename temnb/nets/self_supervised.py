@@ -207,15 +207,12 @@ def build_and_fit(config, movie, *, steps: int, batch_size: int = 4, patch_size:
     """Build the network of *config* (UDVDConfig, WCVDConfig, WCIDConfig or N2VConfig) with its
     initial weights seeded by *seed*, train it on the noisy *movie* (T, H, W counts, array or signal)
     for *steps* Adam steps of *batch_size* random *patch_size* px crops, and return a :class:`FitResult`."""
-    import torch
-
     from .registry import build_model
 
     array, _ = unwrap(movie, name="the movie")
     if array.ndim != 3:
         raise DataShapeError(f"needs a movie (frames, height, width), got shape {array.shape}")
-    torch.manual_seed(seed)
-    model = build_model(config)
+    model = build_model(config, seed=seed)
     start = time.perf_counter()
     losses = fit_self_supervised(model, movie, steps=steps, batch_size=batch_size, patch_size=patch_size,
                                  lr=lr, kind=kind, seed=seed, device=device, progress=progress)

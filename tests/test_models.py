@@ -47,7 +47,7 @@ def _model(config):
 
 # ------------------------------------------------------------------ configs
 @pytest.mark.parametrize("kwargs", [
-    {"n_scales": 1}, {"n_scales": 7}, {"base_channels": 0}, {"base_channels": 129},
+    {"n_scales": 1}, {"n_scales": 8}, {"base_channels": 0}, {"base_channels": 129},
     {"n_scales": 3.0}, {"n_scales": "4"}, {"n_scales": True}, {"bias_free": "yes"}, {"blocks_per_scale": 0},
 ])
 def test_unet_config_validation(kwargs):

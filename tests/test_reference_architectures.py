@@ -84,3 +84,83 @@ def test_old_compact_udvd_configs_still_load():
     config = registry.config_from_dict(old)
     assert config.variant == "compact" and config.channels == 8
     assert registry.config_from_dict(config.to_dict()) == config
+
+
+# --------------------------------------------------------------------------- the paper's U-Net
+# sreyas-mohan/electron-microscopy-denoising, models/unet.py ("unet2"), scales=6, base 128: the
+# count its notebook prints for the bias-free "White-6-128" (which includes the unused biases of
+# its bias-free batch norms) and the count of the same network with biases.
+PAPER_UNET_PARAMETERS = 70_504_960
+PAPER_UNET_PARAMETERS_WITH_BIAS = 70_514_817
+PAPER_UNET_SMALL_WITH_BIAS = 5_613_441  # "White-4-128": 4 down-samplings, with biases
+PAPER_UNET_RECEPTIVE_FIELD = 950  # px, layer arithmetic of the reference ("about 900")
+
+
+def test_the_papers_unet_matches_the_reference_code():
+    from temnb.nets.config import UNetConfig
+
+    config = UNetConfig.paper()
+    assert config.downsamplings == 6 and config.base_channels == 128 and config.n_scales == 7
+    assert config.widths() == (128, 128, 128, 256, 512, 1024, 1024)
+    assert config.label == "the paper's U-Net (6 down-samplings, 128 channels)"
+    assert abs(registry.count_parameters(registry.build_model(config)) - PAPER_UNET_PARAMETERS) \
+        <= 0.05 * PAPER_UNET_PARAMETERS
+    assert registry.count_parameters(registry.build_model(UNetConfig.paper(bias_free=False))) \
+        == PAPER_UNET_PARAMETERS_WITH_BIAS
+    assert registry.count_parameters(registry.build_model(UNetConfig.paper(4, bias_free=False))) \
+        == PAPER_UNET_SMALL_WITH_BIAS
+    assert abs(config.receptive_field() - PAPER_UNET_RECEPTIVE_FIELD) <= 0.05 * PAPER_UNET_RECEPTIVE_FIELD
+    assert "CPU variant" in UNetConfig.paper(4, 16).label and "CPU variant" in UNetConfig().label
+
+
+def _linearised(model):
+    """Same geometry without data-dependent gating: ReLU -> identity, max-pool -> average-pool."""
+    from torch import nn
+
+    for name, child in list(model.named_children()):
+        if isinstance(child, nn.ReLU):
+            setattr(model, name, nn.Identity())
+        elif isinstance(child, nn.MaxPool2d):
+            setattr(model, name, nn.AvgPool2d(2))
+        else:
+            _linearised(child)
+    return model
+
+
+def test_the_papers_unet_receptive_field_measured_by_autograd():
+    """The field does not depend on the widths: the paper's plan at 2 channels, on 1024^2."""
+    from temnb.nets.config import UNetConfig, receptive_field_bounds
+
+    config = UNetConfig.paper(6, 2)
+    model = _linearised(registry.build_model(config)).eval()
+    size, spans = 1024, []
+    x = (torch.rand(1, 1, size, size) + 0.1).requires_grad_(True)
+    y = model(x)
+    for pos in (512, 513, 531, 543):
+        grad, = torch.autograd.grad(y[0, 0, pos, pos], x, retain_graph=True)
+        rows = torch.nonzero(grad[0, 0].abs().sum(1)).flatten()
+        lo, hi = receptive_field_bounds(config, pos)
+        assert (int(rows.min()), int(rows.max())) == (pos + lo, pos + hi)
+        spans.append(int(rows.max() - rows.min() + 1))
+    assert abs(max(spans) - PAPER_UNET_RECEPTIVE_FIELD) <= 0.05 * PAPER_UNET_RECEPTIVE_FIELD
+
+
+def test_the_full_papers_unet_trains_a_capped_step_on_the_cpu():
+    from temnb.nets.config import UNetConfig
+
+    model = registry.build_model(UNetConfig.paper()).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = torch.poisson(torch.full((2, 1, 64, 64), 0.45)) / 0.45
+    loss = torch.nn.functional.mse_loss(model(x), torch.ones_like(x))
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("make", [lambda c: c.paper(blocks_per_scale=3), lambda c: c(channel_plan="triple"),
+                                  lambda c: c.paper(7), lambda c: c.paper(2.5), lambda c: c(n_scales=7, base_channels=64)])
+def test_bad_unet_plans_are_refused(make):
+    from temnb.nets.config import UNetConfig
+
+    with pytest.raises(ParameterError):
+        make(UNetConfig)

@@ -77,10 +77,23 @@ class _ConfigMixin:
         return cls(**d)
 
 
+UNET_CHANNEL_PLANS = ("doubling", "paper")
+PAPER_UNET_DOWNSAMPLINGS, PAPER_UNET_BASE_CHANNELS = 6, 128
+
+
 @dataclass(frozen=True)
 class UNetConfig(_ConfigMixin):
-    """A U-Net: ``n_scales`` resolutions (2..6), ``base_channels`` features at full resolution
-    (doubled at each coarser scale), ``blocks_per_scale`` conv-BN-ReLU blocks per scale."""
+    """A U-Net with ``n_scales`` resolutions (2..7, i.e. ``n_scales - 1`` down-samplings, which is
+    how the paper counts), ``base_channels`` features at full resolution and ``blocks_per_scale``
+    conv-BN-ReLU blocks per scale.
+
+    ``channel_plan="doubling"`` (default, temnb's): ``base_channels * 2**s`` features at scale s,
+    the decoder as wide as the encoder, zero padding.  ``channel_plan="paper"``: the widths of the
+    simulation-trained paper's U-Net (Mohan et al., sreyas-mohan/electron-microscopy-denoising
+    ``unet2``): B, B, B, 2B, 4B, 8B, ... with the coarsest scale as wide as the one above it, decoder
+    blocks of 2 w_s -> w_s -> w_(s-1), replicate padding, two blocks per scale.
+    :meth:`UNetConfig.paper` is that network as published: 6 down-samplings of 128 channels (70.5 M
+    parameters, receptive field 950 px); smaller ones are named as CPU variants (:attr:`label`)."""
 
     architecture: ClassVar[str] = "UNet"
     n_scales: int = 4
@@ -89,14 +102,58 @@ class UNetConfig(_ConfigMixin):
     bias_free: bool = True
     in_channels: int = 1
     out_channels: int = 1
+    channel_plan: str = "doubling"
 
     def __post_init__(self):
-        _check_int(self, "n_scales", 2, 6)
+        _check_int(self, "n_scales", 2, 7)
         _check_int(self, "base_channels", 1, 128)
         _check_int(self, "blocks_per_scale", 1, 8)
         _check_bool(self, "bias_free")
         _check_int(self, "in_channels", 1, 64)
         _check_int(self, "out_channels", 1, 64)
+        if self.channel_plan not in UNET_CHANNEL_PLANS:
+            raise ParameterError(f"UNetConfig.channel_plan = {self.channel_plan!r}; it must be one of "
+                                 f"{', '.join(UNET_CHANNEL_PLANS)}", hint="'paper' is Mohan et al.'s U-Net")
+        if self.channel_plan == "paper" and self.blocks_per_scale != 2:
+            raise ParameterError(f"UNetConfig: the paper's U-Net has 2 convolutions per scale, not "
+                                 f"blocks_per_scale = {self.blocks_per_scale}", hint="leave blocks_per_scale at 2")
+        if self.channel_plan == "doubling" and self.base_channels * 2 ** (self.n_scales - 1) > 2048:
+            raise ParameterError(f"UNetConfig: {self.base_channels} channels doubled over {self.n_scales} scales is "
+                                 f"{self.base_channels * 2 ** (self.n_scales - 1)} at the coarsest scale",
+                                 hint="use fewer scales or channels, or channel_plan='paper'")
+
+    @classmethod
+    def paper(cls, downsamplings: int = PAPER_UNET_DOWNSAMPLINGS, base_channels: int = PAPER_UNET_BASE_CHANNELS,
+              **settings) -> "UNetConfig":
+        """The paper's U-Net plan with *downsamplings* poolings (6 in the paper) and *base_channels*
+        (128 in the paper), bias-free unless ``bias_free=False``."""
+        if isinstance(downsamplings, bool) or not isinstance(downsamplings, numbers.Integral):
+            raise ParameterError(f"downsamplings = {downsamplings!r} must be a whole number 1..6")
+        return cls(n_scales=int(downsamplings) + 1, base_channels=base_channels, channel_plan="paper", **settings)
+
+    @property
+    def downsamplings(self) -> int:
+        """Poolings between the finest and the coarsest scale (the paper's "scales")."""
+        return self.n_scales - 1
+
+    def widths(self) -> tuple:
+        """Encoder features per scale, finest first."""
+        b, n = self.base_channels, self.n_scales
+        if self.channel_plan == "doubling":
+            return tuple(b * 2**s for s in range(n))
+        inner = [b * max(1, 2 ** (s - 2)) for s in range(n - 1)]
+        return tuple(inner + [inner[-1]])
+
+    @property
+    def label(self) -> str:
+        """A name for tables that says whether this is the paper's network."""
+        if self.channel_plan == "paper" and (self.downsamplings, self.base_channels) == (
+                PAPER_UNET_DOWNSAMPLINGS, PAPER_UNET_BASE_CHANNELS):
+            return "the paper's U-Net (6 down-samplings, 128 channels)"
+        if self.channel_plan == "paper":
+            return (f"U-Net, the paper's plan with {self.downsamplings} down-samplings and {self.base_channels} channels "
+                    "(smaller: CPU variant)")
+        return f"U-Net {self.n_scales} scales, base {self.base_channels} (temnb's doubling plan; CPU variant)"
 
 
 @dataclass(frozen=True)

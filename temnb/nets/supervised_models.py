@@ -51,13 +51,16 @@ class BiasFreeBatchNorm2d(nn.Module):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
 
-def _conv_block(c_in: int, c_out: int, bias_free: bool) -> nn.Sequential:
+def _conv_block(c_in: int, c_out: int, bias_free: bool, padding_mode: str = "zeros") -> nn.Sequential:
     norm = BiasFreeBatchNorm2d(c_out) if bias_free else nn.BatchNorm2d(c_out)
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=not bias_free), norm, nn.ReLU(inplace=True))
+    conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=not bias_free, padding_mode=padding_mode)
+    return nn.Sequential(conv, norm, nn.ReLU(inplace=True))
 
 
-def _stage(c_in: int, c_out: int, n_blocks: int, bias_free: bool) -> nn.Sequential:
-    return nn.Sequential(*[_conv_block(c_in if i == 0 else c_out, c_out, bias_free) for i in range(n_blocks)])
+def _stage(widths, bias_free: bool, padding_mode: str = "zeros") -> nn.Sequential:
+    """conv-BN-ReLU blocks from widths[0] through each of widths[1:]."""
+    return nn.Sequential(*[_conv_block(c_in, c_out, bias_free, padding_mode)
+                           for c_in, c_out in zip(widths[:-1], widths[1:])])
 
 
 def _kaiming_init(module: nn.Module) -> None:
@@ -73,7 +76,12 @@ class UNet(nn.Module):
     """U-Net: encoder stages joined by 2x2 max-pooling, decoder stages that upsample
     bilinearly (x2), concatenate the skip connection and apply conv-BN-ReLU blocks;
     a final 1x1 convolution (no bias when bias-free).  (N, C_in, H, W) -> (N, C_out, H, W)
-    with H and W multiples of ``size_multiple = 2**(n_scales-1)``."""
+    with H and W multiples of ``size_multiple = 2**(n_scales-1)``.
+
+    With ``channel_plan="paper"`` the widths and padding are those of the paper's U-Net
+    (:class:`~temnb.nets.config.UNetConfig`); one difference is kept on purpose: bilinear upsampling
+    with ``align_corners=False`` (the reference's ``True`` makes what a pixel reads depend on the
+    image size, so a crop would be filtered differently from the whole frame)."""
 
     def __init__(self, config: UNetConfig | None = None):
         super().__init__()
@@ -85,15 +93,23 @@ class UNet(nn.Module):
         self.size_multiple = 2 ** (config.n_scales - 1)
         self.receptive_field = receptive_field(config)
         n, b, bf = config.n_scales, config.blocks_per_scale, config.bias_free
-        widths = [config.base_channels * 2**s for s in range(n)]
+        widths = config.widths()
         self.encoders = nn.ModuleList()
         c_in = config.in_channels * self.temporal_window
-        for s in range(n):
-            self.encoders.append(_stage(c_in, widths[s], b, bf))
-            c_in = widths[s]
-        self.decoders = nn.ModuleList(
-            _stage(widths[s + 1] + widths[s], widths[s], b, bf) for s in range(n - 1)
-        )
+        if config.channel_plan == "paper":
+            for s in range(n):
+                self.encoders.append(_stage([c_in, widths[s], widths[s]], bf, "replicate"))
+                c_in = widths[s]
+            # decoder at scale s: cat(upsampled w_s, skip w_s) -> w_s -> w_(s-1) (the base width at s = 0)
+            self.decoders = nn.ModuleList(
+                _stage([2 * widths[s], widths[s], widths[s - 1] if s else widths[0]], bf, "replicate")
+                for s in range(n - 1))
+        else:
+            for s in range(n):
+                self.encoders.append(_stage([c_in] + [widths[s]] * b, bf))
+                c_in = widths[s]
+            self.decoders = nn.ModuleList(_stage([widths[s + 1] + widths[s]] + [widths[s]] * b, bf)
+                                          for s in range(n - 1))
         self.head = nn.Conv2d(widths[0], config.out_channels, 1, bias=not bf)
         self.pool = nn.MaxPool2d(2)
         _kaiming_init(self)

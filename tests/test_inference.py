@@ -262,3 +262,20 @@ def test_denoise_with_two_worker_threads_gives_the_one_thread_result(tile):
         np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)
     with pytest.raises(ParameterError, match="threads"):
         denoise(movie, net, dose=2.0, threads="many", progress=False)
+
+
+def test_self_ensemble_is_equivariant_and_averages_the_turns():
+    from temnb.nets.config import WCVDConfig
+    from temnb.nets.registry import build_model
+
+    movie = np.random.default_rng(1).poisson(3.0, (4, 24, 32)).astype(np.float32)
+    net = build_model(WCVDConfig())
+    ens = denoise(movie, net, dose=3.0, ensemble=8, progress=False)
+    turned = denoise(np.ascontiguousarray(np.rot90(movie, 1, axes=(1, 2))), net, dose=3.0, ensemble=8, progress=False)
+    np.testing.assert_allclose(turned, np.rot90(ens, 1, axes=(1, 2)), rtol=1e-4, atol=1e-5)
+    by_hand = np.mean([np.rot90(denoise(np.ascontiguousarray(np.rot90(movie, k, axes=(1, 2))), net, dose=3.0,
+                                        progress=False), -k, axes=(1, 2)) for k in range(4)], axis=0)
+    np.testing.assert_allclose(denoise(movie, net, dose=3.0, ensemble=4, progress=False), by_hand, rtol=1e-5, atol=1e-6)
+    for bad in (2, True, "8"):
+        with pytest.raises(ParameterError, match="ensemble"):
+            denoise(movie, net, dose=3.0, ensemble=bad, progress=False)

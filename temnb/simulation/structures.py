@@ -22,7 +22,7 @@ from ..core.errors import ParameterError
 
 __all__ = [
     "PT_LATTICE_CONSTANT", "CEO2_LATTICE_CONSTANT", "PARTICLE_DIAMETERS_NM", "PT_SURFACE_ENERGIES",
-    "ORIENTATION", "Column", "Support", "Scene", "particle_diameter_nm", "pt_particle", "ceo2_support",
+    "ORIENTATION", "Column", "Support", "Scene", "particle_diameter_nm", "fcc_lattice_constant", "pt_particle", "ceo2_support",
     "label_columns",
     "find_columns", "remove_column", "add_column", "vacant_column_sites", "place_in_field_of_view",
     "build_scene",
@@ -85,22 +85,38 @@ def particle_diameter_nm(size: str | float) -> float:
     return diameter
 
 
+def fcc_lattice_constant(element: str) -> float:
+    """The fcc lattice constant (Å) of *element*: 3.924 for Pt, else ASE's reference value
+    (``ase.data.reference_states``); ParameterError for an element that is not fcc."""
+    from ase.data import atomic_numbers, reference_states
+
+    if element == "Pt":
+        return PT_LATTICE_CONSTANT
+    state = reference_states[atomic_numbers[element]] if element in atomic_numbers else None
+    if not state or state.get("symmetry") != "fcc":
+        raise ParameterError(f"{element!r} is not an fcc metal in ASE's reference states",
+                             hint="use Pt, Au, Pd, Ag, Cu, Ni, Rh or Ir")
+    return float(state["a"])
+
+
 def pt_particle(size: str | float = "medium", *, surface_energies: dict | None = None,
-                lattice_constant: float = PT_LATTICE_CONSTANT):
-    """A Wulff-shaped fcc Pt particle, [1-10] along z, a (111) facet facing -y.
+                lattice_constant: float | None = None, element: str = "Pt"):
+    """A Wulff-shaped fcc particle (Pt by default; *element* e.g. "Au" with its own lattice
+    constant), [1-10] along z, a (111) facet facing -y.
 
     *size* is 'small', 'medium', 'large' (about 1.2, 1.8, 2.5 nm) or a diameter in nm.
     The particle is centred on x = z = 0 with its bottom (111) layer at y = 0 and
-    its columns labelled (``arrays['column']``).
+    its columns labelled (``arrays['column']``).  The surface energies are Pt's unless given.
     """
     from ase import Atoms
     from ase.cluster import wulff_construction
 
+    lattice_constant = fcc_lattice_constant(element) if lattice_constant is None else float(lattice_constant)
     diameter = particle_diameter_nm(size)
     energies = surface_energies or PT_SURFACE_ENERGIES
     # Sphere volume over the volume per atom (a^3/4 in fcc) sets the atom count.
     n_atoms = max(13, round(np.pi / 6 * (10 * diameter) ** 3 / (lattice_constant**3 / 4)))
-    cluster = wulff_construction("Pt", list(energies), list(energies.values()), n_atoms, "fcc",
+    cluster = wulff_construction(element, list(energies), list(energies.values()), n_atoms, "fcc",
                                  rounding="closest", latticeconstant=lattice_constant)
     # A plain Atoms: the Cluster subclass carries lattice bookkeeping that no
     # longer holds once the particle is rotated.
@@ -425,8 +441,9 @@ def place_in_field_of_view(atoms, field_of_view, *, position: tuple[float, float
 
 def build_scene(size: str | float = "medium", *, field_of_view=64.0, support_thickness: float = 40.0,
                 support_top: float | None = None, gap: float = 2.2, margin: float = 8.0,
-                surface_energies: dict | None = None) -> Scene:
-    """A Pt particle on CeO2(111), both seen along [1-10], in a field of view.
+                surface_energies: dict | None = None, element: str = "Pt") -> Scene:
+    """A Pt particle (or another fcc *element*, e.g. "Au") on CeO2(111), both seen along [1-10],
+    in a field of view.
 
     The support fills the bottom of the field of view up to *support_top*
     (default: a quarter of the height), the particle sits *gap* Angstrom above
@@ -438,12 +455,12 @@ def build_scene(size: str | float = "medium", *, field_of_view=64.0, support_thi
         raise ParameterError(f"support thickness {support_thickness} A is outside 5-500 A",
                              hint="30-60 A (3-6 nm) is typical")
     top = 0.25 * height if support_top is None else float(support_top)
-    particle = pt_particle(size, surface_energies=surface_energies)
+    particle = pt_particle(size, surface_energies=surface_energies, element=element)
     repeat = CEO2_LATTICE_CONSTANT / np.sqrt(2)  # the support comes in whole repeats along the beam
     support = Support(top=top, thickness=float(max(1, round(support_thickness / repeat)) * repeat))
     energies = surface_energies or PT_SURFACE_ENERGIES
     info = {
-        "particle": f"Pt Wulff particle (ASE wulff_construction), {len(particle)} atoms, size {size!r}",
+        "particle": f"{element} Wulff particle (ASE wulff_construction), {len(particle)} atoms, size {size!r}",
         "particle_nominal_diameter_nm": particle_diameter_nm(size),
         "particle_width_nm": round(float(np.ptp(particle.positions[:, 0])) / 10, 3),
         "surface_energies_J_m2": {"".join(map(str, k)): v for k, v in energies.items()},

@@ -147,11 +147,22 @@ def self_supervised_batches(movie, window: int, patch_size: int = 64, batch_size
 
 def fit_self_supervised(model, movie, *, steps: int = 500, batch_size: int = 8, patch_size: int = 64,
                         lr: float = 1e-3, kind: str = "mse", dose: float | None = None, seed: int = 0,
-                        device="auto", progress: bool = True, callback=None) -> list[float]:
+                        device="auto", threads="auto", progress: bool = True, callback=None) -> list[float]:
     """Train *model* (UDVD, WCVD, WCID or N2V) on the noisy movie itself with Adam; returns the loss
     of every step.  N2V batches are masked with :func:`n2v_mask` and scored on masked pixels only;
     the blind networks are scored on every pixel.  ``callback(step, loss)`` is called each step.
-    The model is trained in place and left in eval mode on *device*."""
+    The model is trained in place and left in eval mode on *device*.  Its initial weights are the
+    caller's (:func:`temnb.nets.registry.build_model` seeds them); the batches are seeded by *seed*,
+    so the same call on the same model gives the same losses.  *threads*: CPU threads
+    (:func:`temnb.core.device.choose_threads`)."""
+    from ..core.device import torch_threads
+
+    with torch_threads(threads):
+        return _fit(model, movie, steps=steps, batch_size=batch_size, patch_size=patch_size, lr=lr, kind=kind,
+                    dose=dose, seed=seed, device=device, progress=progress, callback=callback)
+
+
+def _fit(model, movie, *, steps, batch_size, patch_size, lr, kind, dose, seed, device, progress, callback):
     from tqdm.auto import tqdm
 
     from ..core.device import choose_device

@@ -14,8 +14,8 @@ gives them at the spec dose, vacuum = dose).  Dividing by the vacuum dose puts v
 any dose, and :func:`temnb.nets.inference.denoise` divides by the dose the same way, so the network
 sees at inference what it saw in training.
 
-Reproducibility: the model's initial weights are the caller's (call ``torch.manual_seed`` before
-building it); everything else is seeded by ``TrainConfig.seed``.  Because epoch e draws its
+Reproducibility: the model's initial weights are the caller's (``build_model`` seeds them, with
+``seed=0`` by default); everything else is seeded by ``TrainConfig.seed``.  Because epoch e draws its
 randomness from its own generator, resuming after epoch e needs only what the checkpoint holds
 (weights, optimizer, scheduler, history) and gives the same weights as an uninterrupted run
 (bit for bit on the CPU; on a GPU cuDNN's non-deterministic kernels may add rounding-level differences).
@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core import metadata as md
-from ..core.device import choose_device
+from ..core.device import choose_device, torch_threads
 from ..core.dose import Dose
 from ..core.errors import CorruptFileError, DataShapeError, DataValueError, ParameterError, TemnbWarning
 from ..core.signals import is_signal, require_image_data, source_label, unwrap
@@ -210,16 +210,24 @@ def _validate(model, val, device, amp, batch_size):
 
 
 def train(model, clean, *, config: TrainConfig | None = None, out_dir, val_clean=None, resume: bool = True,
-          device="auto", progress: bool = True, callback=None) -> TrainResult:
+          device="auto", threads="auto", progress: bool = True, callback=None) -> TrainResult:
     """Train *model* to denoise Poisson noise on the *clean* images; see the module docstring.
 
     clean / val_clean: (N, H, W) numpy or hyperspy stacks of expected electrons per pixel (their vacuum
     dose from metadata temnb.dose_per_pixel, else their mean).  Checkpoints: out_dir/'last' after every
     epoch (with training_state.pt for resuming) and out_dir/'best' (best val PSNR).  resume=True continues
     from out_dir/'last' when it exists (same model and config; only epochs may grow); resume=False starts
-    over.  callback(history) runs after every epoch (e.g. LiveCurves()).  Seed the model's initial
-    weights yourself (torch.manual_seed before building it).  Returns the best model, in eval mode.
+    over.  callback(history) runs after every epoch (e.g. LiveCurves()).  The initial weights are the
+    model's: :func:`temnb.nets.registry.build_model` seeds them (``seed=0`` unless given), everything
+    else is seeded by ``config.seed``.  *threads*: CPU threads (:func:`temnb.core.device.choose_threads`).
+    Returns the best model, in eval mode.
     """
+    with torch_threads(threads):
+        return _train(model, clean, config=config, out_dir=out_dir, val_clean=val_clean, resume=resume,
+                      device=device, progress=progress, callback=callback)
+
+
+def _train(model, clean, *, config, out_dir, val_clean, resume, device, progress, callback) -> TrainResult:
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
         raise ParameterError(f"config must be a TrainConfig, not {type(config).__name__}")

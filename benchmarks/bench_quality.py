@@ -5,7 +5,8 @@ Movies: the bundled sample (Pt on CeO2, 0.244 Å/px, 7.2 e-/px) and a second one
 another material (an Au particle on CeO2, other defocus and drift, same pixels and dose).  Methods:
 
 * Gaussian 2-D and 3-D, sigmas tuned on the truth (an oracle choice: the strongest classic baseline);
-* WCVD (MSE and Poisson loss), + the paper's low-pass (1.35 1/Å), + an 8-fold self-ensemble;
+* WCVD (MSE and Poisson loss), + the paper's low-pass (1.35 1/Å), + an 8-fold self-ensemble, and
+  WCVD followed by a temporal Gaussian (a hybrid, reported apart from the networks);
 * UDVD-compact (the CPU variant; the reference UDVD's cost per step is measured and extrapolated,
   since training it to convergence does not fit a CPU budget), N2V;
 * the bundled U-Net (supervised, trained on simulations in this regime).
@@ -34,8 +35,8 @@ from _report import finish  # noqa: E402
 
 import temnb  # noqa: E402
 
-SIGMA_T = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
-SIGMA_XY = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
+SIGMA_T = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+SIGMA_XY = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
 LOWPASS = 1.35  # 1/Å, the paper's
 
 
@@ -72,6 +73,12 @@ def tuned_gaussian(noisy, clean, three_d):
             if best is None or score > best[0]:
                 best = (score, st, sxy, est)
     return best
+
+
+def psnr_of(estimate, truth):
+    from temnb.judge.metrics import psnr
+
+    return psnr(estimate, truth)
 
 
 def score(name, estimate, clean_signal, *, rows, train_s, infer_s, extra=None):
@@ -165,9 +172,18 @@ def bench_movie(label, noisy, clean, settings, rows_out, *, unet_folder):
         est = denoise(noisy, net, progress=False, ensemble=ensemble)
         add(score(name, est, clean, rows=rows, train_s=train_s, infer_s=time.perf_counter() - start))
 
+    # A temporal Gaussian after the network: the network denoises in space from 3 frames, the
+    # Gaussian then averages its output over many (sigma_t tuned on the truth, as the baseline's).
+    start = time.perf_counter()
+    best_wcvd = denoise(noisy, lowpass, progress=False).data
+    hybrid = max(((psnr_of(ndimage.gaussian_filter(best_wcvd, (st, 0, 0)), truth), st) for st in SIGMA_T[1:]))
+    add(score(f"WCVD ({kind}) + low-pass, then a temporal Gaussian (sigma_t tuned on truth)",
+              ndimage.gaussian_filter(best_wcvd, (hybrid[1], 0, 0)), clean, rows=rows, train_s=train_s,
+              infer_s=time.perf_counter() - start, extra={"sigma_t": hybrid[1]}))
+
     udvd_config = UDVDConfig(channels=s["udvd_channels"], n_scales=s["udvd_scales"])
     model, train_s, trace = fit(udvd_config, noisy, steps=s["udvd_steps"], patch=s["patch"], batch=s["batch"],
-                                lr=3e-3, trace_every=s["trace_every_udvd"])
+                                lr=1e-3, trace_every=s["trace_every_udvd"])
     start = time.perf_counter()
     est = denoise(noisy, model, progress=False)
     add(score(f"{udvd_config.label}, {s['udvd_channels']} ch, {s['udvd_scales']} scales", est, clean, rows=rows,
@@ -175,7 +191,7 @@ def bench_movie(label, noisy, clean, settings, rows_out, *, unet_folder):
               extra={"steps": s["udvd_steps"], "upsnr_trace": trace, "stable_after": stable_after(trace)}))
 
     n2v = N2VConfig(n_scales=s["n2v_scales"], base_channels=s["n2v_channels"])
-    model, train_s, trace = fit(n2v, noisy, steps=s["n2v_steps"], patch=s["patch"], batch=s["batch"], lr=3e-3,
+    model, train_s, trace = fit(n2v, noisy, steps=s["n2v_steps"], patch=s["patch"], batch=s["batch"], lr=1e-3,
                                 trace_every=s["trace_every"])
     start = time.perf_counter()
     est = denoise(noisy, model, progress=False)
@@ -190,9 +206,11 @@ def bench_movie(label, noisy, clean, settings, rows_out, *, unet_folder):
         add(score("U-Net (bundled, supervised on simulations)", est, clean, rows=rows, train_s=0.0,
                   infer_s=time.perf_counter() - start))
 
-    unsupervised = [r for r in results if r["method"].startswith(("WCVD", "UDVD", "N2V"))]
+    unsupervised = [r for r in results if r["method"].startswith(("WCVD", "UDVD", "N2V")) and "temporal Gaussian" not in r["method"]]
     best = max(unsupervised, key=lambda r: r["psnr_max_dB"])
+    hybrid_row = next(r for r in results if "temporal Gaussian" in r["method"])
     summary = {"movie": label, "tuned_gaussian_3d_dB": gaussian_3d, "best_unsupervised": best["method"],
+               "hybrid_dB": hybrid_row["psnr_max_dB"],
                "best_unsupervised_dB": best["psnr_max_dB"], "margin_dB": best["psnr_max_dB"] - gaussian_3d,
                "target_margin_dB": 2.0, "target_met": best["psnr_max_dB"] - gaussian_3d >= 2.0}
     rows_out.extend(results)
@@ -233,9 +251,9 @@ def main(argv=None) -> int:
     settings = (dict(frames=8, size=64, wcvd_steps=20, udvd_steps=6, n2v_steps=10, patch=32, batch=2,
                      udvd_channels=4, udvd_scales=2, n2v_channels=4, n2v_scales=2, trace_every=10, trace_every_udvd=3)
                 if quick else
-                dict(frames=None, size=None, wcvd_steps=1500, udvd_steps=600, n2v_steps=1500, patch=48, batch=4,
+                dict(frames=None, size=None, wcvd_steps=1500, udvd_steps=1500, n2v_steps=1500, patch=48, batch=4,
                      udvd_channels=16, udvd_scales=3, n2v_channels=32, n2v_scales=3, trace_every=250,
-                     trace_every_udvd=100))
+                     trace_every_udvd=250))
     start_all = time.perf_counter()
     rows, summaries = [], []
     with torch_threads("auto") as threads:

@@ -89,3 +89,24 @@ def test_threads_benchmark_quick_run_times_one_and_two_threads(tmp_path):
     assert {row["architecture"] for row in two} == {"WCVD", "UDVD", "UNet"}
     assert all(row["speedup_over_1_thread"] > 0 and row["ratio_to_baseline"] > 0 for row in two)
     assert report["usable_cores"] >= 1 and len(report["load_average_before"]) == 3
+
+
+def test_quality_benchmark_quick_run_scores_every_method_against_the_tuned_gaussian(tmp_path):
+    module = _load("bench_quality")
+    out = tmp_path / "quality.json"
+    assert module.main(["--quick", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    assert {row["movie"] for row in rows} == {"sample Pt", "second Au"}
+    methods = {row["method"] for row in rows}
+    assert {"raw", "gaussian 3-D (sigma tuned on truth)", "N2V", "U-Net (bundled, supervised on simulations)"} <= methods
+    assert any(m.startswith("UDVD-compact (CPU variant)") for m in methods)
+    assert any("self-ensemble" in m for m in methods) and any("low-pass" in m for m in methods)
+    for row in rows:
+        assert np.isfinite(row["psnr_max_dB"]) and np.isfinite(row["psnr_range_dB"])
+        assert row["psnr_max_dB"] > row["psnr_range_dB"]  # the clean maximum exceeds the clean range
+    raw = {row["movie"]: row["psnr_max_dB"] for row in rows if row["method"] == "raw"}
+    for summary in report["summaries"]:
+        assert summary["tuned_gaussian_3d_dB"] > raw[summary["movie"]] + 5  # the tuned baseline denoises
+        assert summary["target_met"] == (summary["margin_dB"] >= 2.0)
+    assert report["reference_udvd_step_s"] > 0 and "clean maximum" in report["convention"]

@@ -90,3 +90,20 @@ def test_tables_say_their_convention_and_show_published_numbers_only_beside_thei
     mixed = compare({"raw": noisy}, clean) + compare({"raw": noisy}, clean, peak="range")
     with pytest.raises(ParameterError, match="mix"):
         format_table(mixed)
+
+
+def test_tune_filter_finds_the_best_gaussian_and_flags_a_grid_edge():
+    from temnb.judge.metrics import psnr, tune_filter
+    from temnb.simulation.synthetic import counted_movie
+
+    noisy, clean = counted_movie(12, (48, 48), 2.0, seed=3, as_signal=False)
+    tuned = tune_filter("gaussian_3d", noisy, clean, grid={"sigma": (0.5, 1.0, 2.0), "sigma_time": (0.5, 2.0)})
+    assert len(tuned.table) == 6 and tuned.psnr == max(row["psnr"] for row in tuned.table)
+    assert tuned.psnr == pytest.approx(psnr(tuned.estimate, clean))
+    assert tuned.psnr > psnr(noisy, clean) + 3
+    for key, value in tuned.params.items():
+        assert (key in tuned.on_edge) == (value in {"sigma": (0.5, 2.0), "sigma_time": (0.5, 2.0)}[key])
+    with pytest.raises(ParameterError, match="grid"):
+        tune_filter("median", noisy, clean)
+    with pytest.raises(ParameterError):
+        tune_filter("gaussian", noisy, clean, grid={"sigma": ()})

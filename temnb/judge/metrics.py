@@ -21,7 +21,7 @@ from ..core.errors import DataShapeError, DataValueError, ParameterError
 from ..core.signals import require_image_data, source_label, unwrap
 
 __all__ = ["psnr", "psnr_per_frame", "ssim", "compare", "format_table", "PUBLISHED_045", "PUBLISHED_PEAK",
-           "PUBLISHED_SOURCE", "PEAKS", "peak_value", "describe_peak"]
+           "PUBLISHED_SOURCE", "PEAKS", "peak_value", "describe_peak", "tune_filter", "TUNING_GRIDS", "Tuned"]
 
 PEAKS = ("max", "range")
 
@@ -171,3 +171,49 @@ def format_table(rows: list[dict], reference: dict | None = None) -> str:
     if reference is not None and not comparable:
         lines.append(f"(published numbers not shown: they use {describe_peak(PUBLISHED_PEAK)})")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- tuned baselines
+#: The default search grids of :func:`tune_filter`: widths in pixels and frames.
+TUNING_GRIDS = {
+    "gaussian": {"sigma": (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)},
+    "gaussian_3d": {"sigma": (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0),
+                    "sigma_time": (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)},
+}
+
+
+class Tuned(dict):
+    """What :func:`tune_filter` found: ``params`` (the best settings), ``psnr`` (dB, with ``peak``),
+    ``estimate`` (the filtered data) and ``table`` (every setting tried with its PSNR)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def tune_filter(name: str, noisy, clean, *, grid: dict | None = None, peak="max") -> Tuned:
+    """A classic filter of :data:`temnb.classic.filters.FILTERS` with its settings chosen to maximise
+    the PSNR against the truth (an oracle choice, available only for simulations): the strongest
+    classic baseline a learned denoiser must beat.  *grid*: {setting: values}, by default
+    :data:`TUNING_GRIDS`.  A best value on the edge of the grid is flagged in ``on_edge``."""
+    import itertools
+
+    from ..classic import filters
+
+    if grid is None:
+        if name not in TUNING_GRIDS:
+            raise ParameterError(f"no default tuning grid for {name!r}; pass grid={{setting: values}}",
+                                 hint=f"filters with a default grid: {', '.join(TUNING_GRIDS)}")
+        grid = TUNING_GRIDS[name]
+    if not isinstance(grid, dict) or not grid or any(len(v) == 0 for v in grid.values()):
+        raise ParameterError(f"grid = {grid!r}; it must map each setting to a non-empty list of values")
+    clean_arr, _ = unwrap(clean, name="the clean data")
+    best, table = None, []
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid, values))
+        estimate = filters.apply(name, noisy, **params)
+        score = psnr(estimate, clean_arr, peak=peak)
+        table.append({**params, "psnr": score})
+        if best is None or score > best[0]:
+            best = (score, params, estimate)
+    score, params, estimate = best
+    on_edge = [k for k, v in params.items() if len(grid[k]) > 1 and v in (min(grid[k]), max(grid[k]))]
+    return Tuned(params=params, psnr=score, peak=describe_peak(peak), estimate=estimate, table=table, on_edge=on_edge)

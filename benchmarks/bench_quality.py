@@ -182,8 +182,9 @@ def bench_movie(label, noisy, clean, settings, rows_out, *, unet_folder):
               infer_s=time.perf_counter() - start, extra={"sigma_t": hybrid[1]}))
 
     udvd_config = UDVDConfig(channels=s["udvd_channels"], n_scales=s["udvd_scales"])
-    model, train_s, trace = fit(udvd_config, noisy, steps=s["udvd_steps"], patch=s["patch"], batch=s["batch"],
-                                lr=1e-3, trace_every=s["trace_every_udvd"])
+    # Patches at least the receptive field (95 px here): smaller ones teach the network the patch borders.
+    model, train_s, trace = fit(udvd_config, noisy, steps=s["udvd_steps"], patch=s["udvd_patch"],
+                                batch=s["udvd_batch"], lr=1e-3, trace_every=s["trace_every_udvd"])
     start = time.perf_counter()
     est = denoise(noisy, model, progress=False)
     add(score(f"{udvd_config.label}, {s['udvd_channels']} ch, {s['udvd_scales']} scales", est, clean, rows=rows,
@@ -191,7 +192,7 @@ def bench_movie(label, noisy, clean, settings, rows_out, *, unet_folder):
               extra={"steps": s["udvd_steps"], "upsnr_trace": trace, "stable_after": stable_after(trace)}))
 
     n2v = N2VConfig(n_scales=s["n2v_scales"], base_channels=s["n2v_channels"])
-    model, train_s, trace = fit(n2v, noisy, steps=s["n2v_steps"], patch=s["patch"], batch=s["batch"], lr=1e-3,
+    model, train_s, trace = fit(n2v, noisy, steps=s["n2v_steps"], patch=s["n2v_patch"], batch=s["batch"], lr=1e-3,
                                 trace_every=s["trace_every"])
     start = time.perf_counter()
     est = denoise(noisy, model, progress=False)
@@ -248,10 +249,12 @@ def main(argv=None) -> int:
     from temnb.io.bundled import crop_movie, data_dir, load_sample
 
     quick = args.quick
-    settings = (dict(frames=8, size=64, wcvd_steps=20, udvd_steps=6, n2v_steps=10, patch=32, batch=2,
+    settings = (dict(frames=8, size=64, wcvd_steps=20, udvd_steps=6, n2v_steps=10, patch=32, batch=2, udvd_patch=40,
+                     udvd_batch=1, n2v_patch=32,
                      udvd_channels=4, udvd_scales=2, n2v_channels=4, n2v_scales=2, trace_every=10, trace_every_udvd=3)
                 if quick else
                 dict(frames=None, size=None, wcvd_steps=1500, udvd_steps=1500, n2v_steps=1500, patch=48, batch=4,
+                     udvd_patch=96, udvd_batch=2, n2v_patch=64,
                      udvd_channels=16, udvd_scales=3, n2v_channels=32, n2v_scales=3, trace_every=250,
                      trace_every_udvd=250))
     start_all = time.perf_counter()

@@ -43,8 +43,7 @@ def main(argv=None) -> int:
     training_data.build_dataset(spec, args.dataset)
     clean, _, table = training_data.load_dataset(args.dataset, noisy=False)
     train_idx, test_idx = training_data.split_by_structure(table, test_fraction=0.25, seed=SEED)
-    torch.manual_seed(SEED)
-    model = registry.build_model(UNetConfig(n_scales=4, base_channels=16, bias_free=True))
+    model = registry.build_model(UNetConfig(n_scales=4, base_channels=16, bias_free=True), seed=SEED)
     config = TrainConfig(patch_size=64, batch_size=8, epochs=args.epochs, steps_per_epoch=args.steps,
                                plateau_patience=3, early_stopping_patience=8, seed=SEED)
     # A signal, not an array: the model card then records the pixel size and the dose per Å².

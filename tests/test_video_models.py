@@ -3,6 +3,7 @@ circular padding, the FFT low-pass, configs, self-supervised batches and a short
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -409,3 +410,18 @@ def test_the_lattice_warning_uses_the_strongest_spot_by_power_not_by_ratio():
         warn_if_cutoff_removes_lattice(clean, 1.0, 0.25)             # keeps the 2 Å fringe: no warning
     with pytest.warns(TemnbWarning, match="2.00 Å"):
         warn_if_cutoff_removes_lattice(clean, 0.4, 0.25)
+
+
+def test_training_patches_smaller_than_the_receptive_field_warn():
+    from temnb.nets.self_supervised import warn_if_patch_below_receptive_field
+
+    udvd = registry.build_model(UDVDConfig(channels=4))            # receptive field 95 px
+    with pytest.warns(TemnbWarning, match="receptive field.*95 px"):
+        assert warn_if_patch_below_receptive_field(udvd, 48)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not warn_if_patch_below_receptive_field(udvd, 96)
+        assert not warn_if_patch_below_receptive_field(registry.build_model(WCVDConfig()), 16)
+    movie = np.random.default_rng(0).poisson(2.0, (6, 48, 48)).astype(np.float32)
+    with pytest.warns(TemnbWarning, match="patch borders"):
+        self_supervised.fit_self_supervised(udvd, movie, steps=1, patch_size=32, batch_size=1, progress=False)

@@ -176,7 +176,7 @@ def format_table(rows: list[dict], reference: dict | None = None) -> str:
 # --------------------------------------------------------------------------- tuned baselines
 #: The default search grids of :func:`tune_filter`: widths in pixels and frames.
 TUNING_GRIDS = {
-    "gaussian": {"sigma": (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)},
+    "gaussian": {"sigma": (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)},
     "gaussian_3d": {"sigma": (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0),
                     "sigma_time": (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)},
 }

@@ -170,6 +170,7 @@ def _fit(model, movie, *, steps, batch_size, patch_size, lr, kind, dose, seed, d
     steps = positive_int("steps", steps)
     if isinstance(patch_size, int) and patch_size % model.size_multiple:
         raise ParameterError(f"patch_size = {patch_size} must be a multiple of {model.size_multiple} for this model")
+    warn_if_patch_below_receptive_field(model, patch_size)
     torch_device = choose_device(device)
     batches = self_supervised_batches(movie, model.temporal_window, patch_size, batch_size, seed, dose=dose)
     generator = _as_generator(seed + 1)
@@ -192,6 +193,23 @@ def _fit(model, movie, *, steps, batch_size, patch_size, lr, kind, dose, seed, d
             callback(step, losses[-1])
     model.eval()
     return losses
+
+
+def warn_if_patch_below_receptive_field(model, patch_size) -> bool:
+    """Warn (TemnbWarning) when training patches are smaller than the network's receptive field:
+    then every output pixel sees a patch border while training, the network learns to use the
+    borders, and on whole frames, where most pixels see none, its output drifts.  On the sample a
+    3-scale UDVD-compact (95 px) trained on 48 px patches scored 14.6 dB with its mean 16 % high;
+    on 96 px patches, 26.8 dB and the right mean.  Returns whether it warned."""
+    field = int(getattr(model, "receptive_field", 0) or 0)
+    if isinstance(patch_size, int) and 0 < patch_size < field:
+        name = getattr(getattr(model, "config", None), "label", None) or type(model).__name__
+        warnings.warn(f"training patches of {patch_size} px are smaller than the receptive field of {name} "
+                      f"({field} px): it will learn the patch borders and its output on whole frames drifts "
+                      f"(on the sample movie: -12 dB, mean +16 %); use patch_size >= {field} "
+                      "(fewer patches per batch keep the cost)", TemnbWarning, stacklevel=3)
+        return True
+    return False
 
 
 # --------------------------------------------------------------------------- training

@@ -49,6 +49,7 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=None)
     parser.add_argument("--frames", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--networks", default="wcvd,udvd,unet", help="comma-separated: wcvd, udvd, unet")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", temnb.TemnbWarning)
     import torch
@@ -68,8 +69,9 @@ def main(argv=None) -> int:
     gauss = _best(lambda: ndimage.gaussian_filter(movie, (1.0, 2.0, 2.0)), repeats)
     rows = [{"task": "scipy 3-D gaussian sigma (1,2,2) (baseline)", "kind": "baseline", "threads": 1,
              "seconds": gauss, "mpix_per_s": mpix / gauss}]
-    networks = [("WCVD (default)", WCVDConfig()), ("UDVD-compact (CPU variant)", UDVDConfig()),
-                ("U-Net n_scales=4 base 16 (workshop)", UNetConfig(n_scales=4, base_channels=16))]
+    networks = {"wcvd": ("WCVD (default)", WCVDConfig()), "udvd": ("UDVD-compact (CPU variant)", UDVDConfig()),
+                "unet": ("U-Net n_scales=4 base 16 (workshop)", UNetConfig(n_scales=4, base_channels=16))}
+    networks = [networks[key.strip()] for key in args.networks.split(",")]
     for label, config in networks:
         net = build_model(config).eval()
         frames = movie if config.architecture == "WCVD" else movie[: max(net.temporal_window, 4)]

@@ -260,6 +260,7 @@ class _BlindConv(nn.Module):
 class _WCNet(nn.Module):
     video: ClassVar[bool]
     config_cls: ClassVar[type]
+    low_memory_inference: ClassVar[bool] = True  # banded inference: temnb.denoise may run frames side by side
 
     def __init__(self, config=None):
         super().__init__()

@@ -240,6 +240,12 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
     wy, wx = tile_weights(hp, ys, th, overlap), tile_weights(wp, xs, tw_, overlap)
     jobs = [(t, i, j) for t in range(n_frames) for i in range(len(ys)) for j in range(len(xs))]
     n_workers = choose_threads(threads) if dev_type == "cpu" else 1
+    # Each worker holds its own batch's activations: side by side only where they are small (tiles
+    # up to 512^2, or a network that infers in cache-sized bands, like WCVD); a 5-frame UDVD on a
+    # 1024^2 frame holds about 5.5 GB, and two of them would not fit a laptop.  Otherwise the
+    # threads go to torch, within one batch.
+    if n_workers > 1 and not (getattr(net, "low_memory_inference", False) or th * tw_ <= 512 * 512):
+        n_workers = 1
     if n_workers > 1 and batch_size_given is None:
         # The workers share the batch (the same frames in flight, so the same memory), and there are
         # enough batches to keep each of them busy.

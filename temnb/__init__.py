@@ -33,6 +33,7 @@ from .core.errors import (  # noqa: F401  (re-exported)
 _LAZY = {
     "load": ("temnb.io.files", "load"),
     "save": ("temnb.io.files", "save"),
+    "from_array": ("temnb.io.files", "from_array"),
     "info": ("temnb.io.survey", "info"),
     "to_counts": ("temnb.io.counts", "to_counts"),
     "estimate_gain_offset": ("temnb.io.counts", "estimate_gain_offset"),

@@ -13,7 +13,7 @@ import tifffile
 
 import temnb
 from temnb.core import metadata as md
-from temnb.core.errors import CalibrationWarning, DataFileError, TemnbWarning, UnsupportedFormatError
+from temnb.core.errors import CalibrationWarning, DataFileError, TemnbError, TemnbWarning, UnsupportedFormatError
 from temnb.io.calibration import normalise_unit, unit_kind
 
 # file, shape, dtype, (pixel y, pixel x) as the file says (nm when unit is nm), unit,
@@ -444,3 +444,57 @@ def test_frame_time_replaces_a_spatial_axis_only_when_asked(tmp_path):
     assert (replaced.axes_manager[0].name, replaced.axes_manager[0].units, replaced.axes_manager[0].scale) == (
         "time", "s", 0.5)
     assert any("replaced by time" in note for note in md.get(replaced, "calibration_notes"))
+
+
+# ----------------------------------------------------------------- arrays and plain HDF5 (issue 13, item 6)
+def _plain_hdf5(path, data):
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.create_dataset("/meta/tiny", data=np.zeros((3, 3)))
+        f.create_dataset("/data/images", data=data)
+    return path
+
+
+def test_from_array_gives_the_signal_load_would(tmp_path):
+    import temnb
+
+    movie = np.random.default_rng(0).poisson(2.0, (4, 32, 24)).astype(np.uint16)
+    signal = temnb.from_array(movie, pixel_size=0.5, pixel_unit="Å", frame_time=0.025)
+    axes = signal.axes_manager
+    assert [a.name for a in axes.signal_axes] == ["x", "y"] and axes.navigation_axes[0].name == "time"
+    assert axes.signal_axes[0].scale == pytest.approx(0.05) and axes.signal_axes[0].units == "nm"
+    assert axes.navigation_axes[0].scale == pytest.approx(0.025)
+    assert np.shares_memory(signal.data, movie)  # a view: nothing copied, nothing written
+    assert temnb.from_array(movie[0]).data.shape == (32, 24)
+    for bad, match in [(np.ones((2, 2, 2, 2)), "shape"), (np.ones((8, 8), complex), "real numbers"),
+                       (np.full((8, 8), np.nan), "NaN")]:
+        with pytest.raises(TemnbError, match=match):
+            temnb.from_array(bad)
+
+
+def test_plain_hdf5_by_dataset_read_only_and_a_message_that_lists_the_datasets(tmp_path):
+    import temnb
+    from temnb.core.errors import DataFileError, MissingFileError, UnsupportedFormatError
+
+    data = np.random.default_rng(1).poisson(3.0, (5, 16, 16)).astype(np.uint16)
+    path = _plain_hdf5(tmp_path / "atomnet.h5", data)
+    before = path.read_bytes()
+    with pytest.raises(UnsupportedFormatError, match="plain HDF5") as info:
+        temnb.load(path)
+    assert "/data/images 5x16x16 uint16" in str(info.value) and "/meta/tiny" not in str(info.value)
+    signal = temnb.load(path, dataset="/data/images", pixel_size=0.02, frame_time=0.01)
+    np.testing.assert_array_equal(signal.data, data)
+    assert signal.axes_manager.signal_axes[0].scale == pytest.approx(0.02)
+    lazy = temnb.load(path, dataset="data/images", lazy=True, pixel_size=0.02, frame_time=0.01)
+    np.testing.assert_array_equal(np.asarray(lazy.data), data)
+    with pytest.raises(MissingFileError, match="no dataset '/nope'"):
+        temnb.load(path, dataset="/nope")
+    with pytest.raises(DataFileError, match="raw data"):
+        temnb.save(signal, path, overwrite=True)
+    assert path.read_bytes() == before  # the raw file was never written
+    # a .hdf5 that HyperSpy's readers fight over: the readers named, the datasets listed, not "corrupt"
+    other = _plain_hdf5(tmp_path / "atomap.hdf5", data)
+    with pytest.raises(UnsupportedFormatError, match="not one HyperSpy wrote") as info:
+        temnb.load(other)
+    assert "dataset=" in str(info.value)

@@ -38,7 +38,7 @@ from ..core.signals import is_signal
 from . import calibration
 from .frame_files import FORMATS, _resolve, _source_files
 
-__all__ = ["load", "save", "FORMATS", "count_nonfinite"]
+__all__ = ["load", "save", "from_array", "hdf5_image_datasets", "FORMATS", "count_nonfinite"]
 
 _KEEPS_METADATA = {".hspy", ".hdf5", ".zspy"}
 
@@ -158,6 +158,10 @@ def _read_signal(path: Path, lazy: bool, select=None):
     except MemoryError:
         raise
     except Exception as exc:
+        if path.suffix.lower() in _HDF5_SUFFIXES and _is_plain_hdf5(path):
+            raise UnsupportedFormatError(f"is an HDF5 file but not one HyperSpy wrote ({_summary(exc)}): temnb "
+                                         "cannot tell which of its datasets is the image", source=path,
+                                         hint=_dataset_hint(path)) from None
         raise CorruptFileError(f"could not be read as {fmt} ({_summary(exc)}); it is truncated, corrupt or not "
                                f"a {fmt} file", source=path, hint="compare its size with the original and copy it "
                                "again") from None
@@ -177,6 +181,15 @@ def _read_signal(path: Path, lazy: bool, select=None):
             raise DataValueError(f"contains {bad} NaN or infinite values (of {signal.data.size})", source=path,
                                  hint="mask or interpolate the bad pixels, or crop them away, and save a copy")
     return signal
+
+
+def _is_plain_hdf5(path: Path) -> bool:
+    try:
+        import h5py
+
+        return bool(h5py.is_hdf5(path))
+    except (ImportError, OSError):
+        return False
 
 
 def _read_frames(path, select):
@@ -236,7 +249,103 @@ def _stack(files, lazy, select, label):
 
 # ------------------------------------------------------------------- load
 
-def load(path, lazy=False, *, select=None, pixel_size=None, pixel_unit=None, frame_time=None):
+# ------------------------------------------------------------- arrays and plain HDF5
+_HDF5_SUFFIXES = (".h5", ".hdf5", ".he5", ".nxs")
+
+
+def from_array(array, *, pixel_size=None, pixel_unit=None, frame_time=None, title=None, name="the array"):
+    """A numpy (or dask) image (H, W) or movie (T, H, W) as the ``Signal2D`` :func:`load` would give:
+    axes 'time', 'y', 'x', the calibration from *pixel_size* (one number or (y, x)) in *pixel_unit*
+    (default nm) and *frame_time* (s), ``metadata.temnb`` filled in.  The array is not copied when it
+    is already a numpy array of real numbers (the signal is a view: ``temnb.save`` writes copies)."""
+    import hyperspy.api as hs
+
+    sizes, unit, frame_time = calibration.check_parameters(pixel_size, pixel_unit, frame_time)
+    lazy = hasattr(array, "dask") or type(array).__module__.startswith("dask")
+    data = array if lazy else np.asarray(array)
+    if data.ndim not in (2, 3):
+        raise DataShapeError(f"has shape {tuple(data.shape)}; an image is (height, width) and a movie "
+                             "(frames, height, width)", source=name, hint="index or reshape it first")
+    if data.dtype.kind not in "biuf":
+        raise DataValueError(f"has values of type {data.dtype}, not real numbers", source=name,
+                             hint="convert to a greyscale (real-valued) image first")
+    if not lazy:
+        bad = count_nonfinite(data)
+        if bad:
+            raise DataValueError(f"contains {bad} NaN or infinite values (of {data.size})", source=name,
+                                 hint="mask or interpolate the bad pixels, or crop them away")
+    signal = hs.signals.Signal2D(data).as_lazy() if lazy else hs.signals.Signal2D(data)
+    if lazy:
+        signal.data = data
+    found_time = calibration.normalise(signal, source=name, pixel_size=sizes, pixel_unit=unit, frame_time=frame_time)
+    md.set(signal, "source", None)
+    md.set(signal, "counts", None)
+    if found_time is not None:
+        md.set(signal, "frame_time", float(found_time))
+    signal.metadata.set_item("General.title", title or str(name))
+    return signal
+
+
+def hdf5_image_datasets(path) -> list[tuple[str, tuple, str]]:
+    """(name, shape, dtype) of every dataset in an HDF5 file that could be an image or a movie
+    (2 or 3 dimensions, real numbers, at least 8 x 8 pixels)."""
+    import h5py
+
+    found = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and obj.ndim in (2, 3) and obj.dtype.kind in "biuf" \
+                and min(obj.shape[-2:]) >= 8:
+            found.append(("/" + name, tuple(obj.shape), str(obj.dtype)))
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    return found
+
+
+def _dataset_hint(path: Path) -> str:
+    found = hdf5_image_datasets(path)
+    if not found:
+        return "it holds no 2-D or 3-D dataset of numbers; open it with h5py to see what it holds"
+    listed = ", ".join(f"{n} {'x'.join(map(str, shape))} {dtype}" for n, shape, dtype in found[:6])
+    return (f"pass dataset= with one of its image datasets: {listed}"
+            + (f" (and {len(found) - 6} more)" if len(found) > 6 else "")
+            + f", e.g. temnb.load({str(path)!r}, dataset={found[0][0]!r}, pixel_size=...)")
+
+
+def _load_hdf5_dataset(path: Path, dataset: str, lazy, pixel_size, pixel_unit, frame_time):
+    import h5py
+
+    if not path.is_file():
+        raise MissingFileError("does not exist", source=path)
+    if not h5py.is_hdf5(path):
+        raise CorruptFileError("is not an HDF5 file, so dataset= does not apply", source=path,
+                               hint="leave dataset= out for other formats")
+    f = h5py.File(path, "r")  # read-only: the raw file is never written
+    try:
+        if dataset not in f or not isinstance(f[dataset], h5py.Dataset):
+            raise MissingFileError(f"has no dataset {dataset!r}", source=path, hint=_dataset_hint(path))
+        node = f[dataset]
+        if lazy:
+            import dask.array as da
+
+            data = da.from_array(node, chunks=(1,) + tuple(node.shape[1:]) if node.ndim == 3 else node.shape)
+        else:
+            data = node[()]
+    except BaseException:
+        f.close()
+        raise
+    if not lazy:
+        f.close()
+    label = f"{path}:{dataset}"
+    signal = from_array(data, pixel_size=pixel_size, pixel_unit=pixel_unit, frame_time=frame_time,
+                        title=f"{path.stem}{dataset}", name=label)
+    md.set(signal, "source", [str(path.resolve())])  # the file itself: temnb.save refuses to write over it
+    calibration.report(signal, f"read from the HDF5 dataset {dataset} with h5py", source=label, warn=False)
+    return signal
+
+
+def load(path, lazy=False, *, select=None, pixel_size=None, pixel_unit=None, frame_time=None, dataset=None):
     """Load a TEM image or movie as one hyperspy ``Signal2D``.
 
     *path* is a file (DM3/DM4, MRC/MRCZ, TIFF, EMD, TIA EMI/SER, HSPY/ZSPY, NPY),
@@ -246,12 +355,25 @@ def load(path, lazy=False, *, select=None, pixel_size=None, pixel_unit=None, fra
     ``pixel_size`` (one number or (y, x)) in ``pixel_unit`` (default nm)
     overrides the file; ``pixel_unit`` alone says what unit the file's own
     scale is in.  ``frame_time`` (s) overrides or supplies the time axis.
+    ``dataset`` ("/group/name") reads one dataset of a plain HDF5 file (.h5, .hdf5; e.g. from
+    pycroscopy or atomap) with h5py, read-only; such files carry no calibration temnb can trust,
+    so give ``pixel_size`` too.  A plain HDF5 file loaded without it gets a message that lists
+    its image datasets.  Arrays in memory: :func:`from_array`.
 
     The result has image axes 'y', 'x' (nm when the file gives a length) and,
     for a movie, a first axis 'time' (s when known).  ``metadata.temnb`` holds
     ``source``, ``frame_time`` (when known), ``counts`` (kept from temnb's own
     files, else None) and ``calibration_notes``.
     """
+    suffix = Path(str(path)).suffix.lower()
+    if dataset is not None:
+        if not isinstance(dataset, str) or not dataset:
+            raise ParameterError(f"dataset = {dataset!r}; it must be an HDF5 path such as '/data/images'")
+        return _load_hdf5_dataset(Path(path), dataset if dataset.startswith("/") else "/" + dataset, lazy,
+                                  pixel_size, pixel_unit, frame_time)
+    if suffix in _HDF5_SUFFIXES and suffix != ".hdf5" and Path(path).is_file():
+        raise UnsupportedFormatError("is a plain HDF5 file: temnb cannot tell which of its datasets is the image",
+                                     source=Path(path), hint=_dataset_hint(Path(path)))
     sizes, unit, frame_time = calibration.check_parameters(pixel_size, pixel_unit, frame_time)
     files, label, folder = _resolve(path)
     many = folder is not None

@@ -152,3 +152,24 @@ def test_bad_input_raises_temnb_errors():
         apply_drift(good, np.zeros((4, 2)), mode="wrap")
     with pytest.raises(ParameterError):
         Drift(np.zeros((4, 2)), np.zeros(4), "mean").shifts_A
+
+
+def test_drift_on_pure_noise_or_too_few_frames_is_bounded_and_warned():
+    """Issue 13, item 7: unbounded registration of pure noise returned +-90 px shifts without a word."""
+    import warnings
+
+    from temnb.core.errors import TemnbWarning
+
+    noise = np.random.default_rng(0).poisson(0.45, (5, 128, 128)).astype(np.float32)
+    with pytest.warns(TemnbWarning, match="do not correlate above their noise"):
+        drift = estimate_drift(noise, progress=False)
+    assert np.abs(drift.shifts_px).max() <= 128 / 4 + 1e-9  # bounded at a quarter of the frame
+    assert drift.method["max_shift_px"] == pytest.approx(32)
+    two = np.random.default_rng(1).poisson(0.45, (2, 64, 64)).astype(np.float32)
+    with pytest.warns(TemnbWarning, match="from 2 frames"):
+        estimate_drift(two, progress=False)
+    lattice = np.stack([2 + np.cos(2 * np.pi * np.arange(64) / 8)[None, :] * np.ones((64, 1))] * 6)
+    counts = np.random.default_rng(2).poisson(20 * lattice).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TemnbWarning)
+        estimate_drift(counts, progress=False)  # real structure: no warning

@@ -14,13 +14,14 @@ APPLY to each frame to align it (the opposite of the specimen's drift).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
 from ..core import metadata as md
-from ..core.errors import DataShapeError, ParameterError
+from ..core.errors import DataShapeError, ParameterError, TemnbWarning
 from ..core.signals import require_movie, rewrap, source_label, unwrap
 from ..io.calibration import pixel_size_angstrom
 
@@ -86,6 +87,12 @@ class Drift:
 
 
 # --------------------------------------------------------------------------- helpers
+_FEWEST_DRIFT_FRAMES = 3
+# skimage's registration error sqrt(1 - peak^2 / norm): 0.996 on frames of pure shot noise at 0.45 e-/px,
+# 0.85-0.92 on the sample movie's frames at 7.2 e-/px.
+_NO_MATCH_ERROR = 0.99
+
+
 def _time_axis(template, n):
     """Frame times from the signal's navigation axis, or (None, 'frame')."""
     if template is None or not template.axes_manager.navigation_axes:
@@ -245,7 +252,7 @@ def estimate_drift(movie, *, prefilter="gaussian", sigma_A=None, sigma_px: float
     ``'auto'`` (default): 0.45 x the shortest lattice-plane spacing among the strongest
     Bragg spots of the frame-averaged power spectrum (:func:`temnb.classic.fourier.find_bragg_spots`),
     or, when no spot stands out and the movie is calibrated, 0.45 x 2 A (the shortest
-    spacing lattices commonly show); unbounded without either.  None: unbounded
+    spacing lattices commonly show); a quarter of the frame without either.  None: unbounded
     (skimage's search).  Pass a number for drifts larger than the bound.  With
     ``'mean'`` the bound applies to each frame's offset from the average position.
 
@@ -288,7 +295,15 @@ def estimate_drift(movie, *, prefilter="gaussian", sigma_A=None, sigma_px: float
             # specimen is still a lattice: bound the search by 0.45 x 2 A, the shortest spacing
             # that metal and oxide lattices show in projection.
             max_shift_px = 0.45 * _SHORTEST_SPACING_A / pixel_A
+        if max_shift_px is None:
+            # Neither a lattice nor a calibration: still bound the search, at a quarter of the frame.
+            # Unbounded, noise decides where the correlation peaks (+-90 px on 256^2 frames of pure noise).
+            max_shift_px = min(arr.shape[1:]) / 4
     n = pre.shape[0]
+    if n < _FEWEST_DRIFT_FRAMES:
+        warnings.warn(f"{source}: drift from {n} frames: each frame is registered to one other noisy frame, so "
+                      f"every shift carries the noise of two frames; use {_FEWEST_DRIFT_FRAMES} or more frames, "
+                      "or check the result with drift.plot()", TemnbWarning, stacklevel=2)
     window = _window(pre.shape[1:])
     shifts = np.zeros((n, 2))
     errors = np.zeros(n)
@@ -320,6 +335,11 @@ def estimate_drift(movie, *, prefilter="gaussian", sigma_A=None, sigma_px: float
         shifts = savgol_filter(shifts, int(smooth_frames), 2, axis=0, mode="interp")
         if reference == "mean":
             shifts -= shifts.mean(axis=0)
+    if float(np.median(errors[errors > 0] if np.any(errors > 0) else errors)) > _NO_MATCH_ERROR:
+        warnings.warn(f"{source}: the frames do not correlate above their noise (median registration error "
+                      f"{np.median(errors):.4f}; 1 = no match): there is no structure to register, so these "
+                      "shifts are noise; denoise more before registering (sigma_px=, prefilter=), or leave the "
+                      "movie unaligned", TemnbWarning, stacklevel=2)
     time, time_units = _time_axis(template, n)
     method = {"registration": "cross-correlation, upsampled DFT (skimage phase_cross_correlation)"
               if max_shift_px is None else

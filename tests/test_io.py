@@ -498,3 +498,28 @@ def test_plain_hdf5_by_dataset_read_only_and_a_message_that_lists_the_datasets(t
     with pytest.raises(UnsupportedFormatError, match="not one HyperSpy wrote") as info:
         temnb.load(other)
     assert "dataset=" in str(info.value)
+
+
+def test_a_negative_pixel_size_is_reported_and_its_magnitude_kept(tmp_path):
+    """Issue 13, item 7: a file's -1 nm pixel was accepted silently (and made doses per Å² negative)."""
+    import hyperspy.api as hs
+
+    import temnb
+    from temnb.core.errors import DataValueError
+    from temnb.io.calibration import pixel_size_angstrom
+
+    data = np.random.default_rng(0).poisson(2.0, (3, 16, 16)).astype(np.uint16)
+    signal = hs.signals.Signal2D(data)
+    for axis in signal.axes_manager.signal_axes:
+        axis.scale, axis.units = -1.0, "nm"
+    signal.save(tmp_path / "backwards.hspy")
+    with pytest.warns(CalibrationWarning, match="negative pixel size"):
+        loaded = temnb.load(tmp_path / "backwards.hspy", frame_time=0.025)
+    assert pixel_size_angstrom(loaded) == pytest.approx(10.0)
+    np.testing.assert_array_equal(loaded.data, data)  # not flipped
+    assert any("negative pixel size" in note for note in loaded.metadata.temnb.calibration_notes)
+    for axis in signal.axes_manager.signal_axes:
+        axis.scale = 0.0
+    signal.save(tmp_path / "flat.hspy")
+    with pytest.raises(DataValueError, match="pixel size of 0"):
+        temnb.load(tmp_path / "flat.hspy")

@@ -17,7 +17,7 @@ import warnings
 
 from ..core import metadata as md
 from ..core.checks import positive
-from ..core.errors import CalibrationWarning, DataShapeError, ParameterError, describe_source
+from ..core.errors import CalibrationWarning, DataShapeError, DataValueError, ParameterError, describe_source
 
 _UNDEFINED = {"", "<undefined>", "undefined", "none", "pixel", "pixels", "px", "pix", "a.u.", "au", "arb"}
 
@@ -178,6 +178,8 @@ def normalise_image_axes(signal, *, source=None, pixel_size=None, pixel_unit=Non
 
     if pixel_size is not None or pixel_unit is not None:
         _override_pixel(signal, (rows, cols), source, pixel_size, pixel_unit)
+    for axis in (rows, cols):
+        _check_scale_sign(signal, axis, source)
     kinds = [unit_kind(a.units) for a in (rows, cols)]
     if None in kinds:
         report(signal, f"pixel size unknown: the file gives no units for the image axes (scale "
@@ -192,6 +194,23 @@ def normalise_image_axes(signal, *, source=None, pixel_size=None, pixel_unit=Non
         elif kind is not None:
             report(signal, f"image axis '{axis.name}' is in '{axis.units}' ({kind}), not a length; "
                    "kept as the file says, not converted to nm", source=source)
+
+
+def _check_scale_sign(signal, axis, source):
+    """A pixel has a size: a zero scale is refused; a negative one (a file whose coordinates run
+    backwards, e.g. -1 nm) is reported and its magnitude kept, so that doses per Å² stay positive.
+    The data are not flipped: pixel (0, 0) stays the file's first pixel."""
+    if not axis.is_uniform:
+        return
+    if axis.scale == 0:
+        raise DataValueError(f"image axis '{axis.name}' has a pixel size of 0 {axis.units}", source=source,
+                             hint="pass pixel_size=... (nm) to calibrate it")
+    if axis.scale < 0:
+        before = axis.scale
+        axis.offset, axis.scale = axis.offset + axis.scale * (axis.size - 1), -axis.scale
+        report(signal, f"image axis '{axis.name}' has a negative pixel size ({before:g} {axis.units}) in the file: "
+               f"its coordinates run backwards; temnb uses {axis.scale:g} {axis.units} per pixel and keeps the "
+               "pixels in the file's order (the image is not flipped)", source=source)
 
 
 def _override_pixel(signal, axes, source, pixel_size, pixel_unit):

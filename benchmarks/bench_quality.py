@@ -103,7 +103,7 @@ def fit(config, noisy, *, steps, patch, batch, lr, kind="mse", seed=0, trace_eve
 
     model = build_model(config, seed=seed)
     trace = []
-    subset = noisy.isig[:, :] if noisy.data.shape[0] <= 12 else noisy.inav[: 12]
+    subset = noisy.inav[:12]  # the uPSNR trace scores the first 12 frames
 
     def callback(step, loss):
         if trace_every and (step + 1) % trace_every == 0:
@@ -112,7 +112,7 @@ def fit(config, noisy, *, steps, patch, batch, lr, kind="mse", seed=0, trace_eve
     start = time.perf_counter()
     fit_self_supervised(model, noisy, steps=steps, batch_size=batch, patch_size=patch, lr=lr, kind=kind,
                         seed=seed, device="cpu", progress=False, callback=callback)
-    seconds = time.perf_counter() - start - 0.0
+    seconds = time.perf_counter() - start  # includes the uPSNR trace's denoising
     return model, seconds, trace
 
 

@@ -45,3 +45,29 @@ def file_state():
         return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns, path.stat().st_size
 
     return state
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test, restored afterwards: these tensors are tiny, and on a busy
+    2-core machine a second thread costs more than it gives."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def linearised(model):
+    """The same network geometry without data-dependent gating (ReLU -> identity, max-pool ->
+    average-pool), so that autograd shows its whole receptive field."""
+    from torch import nn
+
+    for name, child in list(model.named_children()):
+        if isinstance(child, nn.ReLU):
+            setattr(model, name, nn.Identity())
+        elif isinstance(child, nn.MaxPool2d):
+            setattr(model, name, nn.AvgPool2d(2))
+        else:
+            linearised(child)
+    return model

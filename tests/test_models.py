@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from conftest import linearised
 from temnb.core.errors import CorruptFileError, DataFileError, MissingFileError, ParameterError
 from temnb.nets.checkpoint import load_model, read_model_card, save_model
 from temnb.nets.config import DnCNNConfig, UNetConfig, receptive_field, receptive_field_bounds
@@ -173,18 +174,6 @@ def test_biased_net_is_not_homogeneous():
 
 
 # ------------------------------------------------------------------ receptive field
-def _linearised(model):
-    """Same geometry, no data-dependent gating: ReLU -> identity, max-pool -> average-pool."""
-    for name, child in list(model.named_children()):
-        if isinstance(child, nn.ReLU):
-            setattr(model, name, nn.Identity())
-        elif isinstance(child, nn.MaxPool2d):
-            setattr(model, name, nn.AvgPool2d(2))
-        else:
-            _linearised(child)
-    return model
-
-
 def _support(model, size, pos):
     """Row and column index ranges where d out[pos, pos] / d input is non-zero, and the gradient."""
     x = (torch.rand(1, 1, size, size) + 0.1).requires_grad_(True)
@@ -204,7 +193,7 @@ def test_receptive_field_matches_gradient_support(config, size):
     widths = []
     for pos in range(centre, centre + max(period, 2)):
         lo, hi = receptive_field_bounds(config, pos)
-        rows, cols, _ = _support(_linearised(build_model(config)).eval(), size, pos)
+        rows, cols, _ = _support(linearised(build_model(config)).eval(), size, pos)
         assert rows == (pos + lo, pos + hi) and cols == (pos + lo, pos + hi), (pos, rows, (lo, hi))
         widths.append(hi - lo + 1)
     assert max(widths) == receptive_field(config)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import linearised
 from temnb.core.errors import ParameterError
 from temnb.nets import registry
 from temnb.nets.config import UDVDConfig
@@ -16,12 +17,7 @@ REFERENCE_UDVD_PARAMETERS = 2_123_664
 REFERENCE_UDVD_RECEPTIVE_FIELD = 291  # px, the union of the four rotated branches (about +-145 px)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _measured_span(model, size, positions):
@@ -113,26 +109,12 @@ def test_the_papers_unet_matches_the_reference_code():
     assert "CPU variant" in UNetConfig.paper(4, 16).label and "CPU variant" in UNetConfig().label
 
 
-def _linearised(model):
-    """Same geometry without data-dependent gating: ReLU -> identity, max-pool -> average-pool."""
-    from torch import nn
-
-    for name, child in list(model.named_children()):
-        if isinstance(child, nn.ReLU):
-            setattr(model, name, nn.Identity())
-        elif isinstance(child, nn.MaxPool2d):
-            setattr(model, name, nn.AvgPool2d(2))
-        else:
-            _linearised(child)
-    return model
-
-
 def test_the_papers_unet_receptive_field_measured_by_autograd():
     """The field does not depend on the widths: the paper's plan at 2 channels, on 1024^2."""
     from temnb.nets.config import UNetConfig, receptive_field_bounds
 
     config = UNetConfig.paper(6, 2)
-    model = _linearised(registry.build_model(config)).eval()
+    model = linearised(registry.build_model(config)).eval()
     size, spans = 1024, []
     x = (torch.rand(1, 1, size, size) + 0.1).requires_grad_(True)
     y = model(x)

@@ -18,13 +18,7 @@ from temnb.nets.config import N2VConfig, UDVDConfig, WCIDConfig, WCVDConfig, rec
 from temnb.simulation import synthetic
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # These tensors are tiny: on a busy 2-core machine a second thread costs more than it gives.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SIZE = 24

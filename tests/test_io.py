@@ -31,6 +31,21 @@ REAL_FILES = [
     ("stem_haadf_srtio3_clean.emi", (1024, 1024), "uint16", (0.0100127042, 0.0100127042), "nm", None, None, None),
     ("stem_haadf_srtio3_clean_1.ser", (1024, 1024), "uint16", (0.0100127042, 0.0100127042), "nm", None, None, None),
     ("stem_haadf_srtio3_noisy.emd", (1024, 1024), "uint16", (0.0122465249, 0.0122465249), "nm", None, None, None),
+    ("tem_stack_velox.emd", (2, 3, 3), "int16", (0.0081728832, 0.0081728832), "nm", 0.8, ("time", "s", 0.8), None),
+    ("stack_stackbuilder.dm3", (3, 2, 16), "uint32", (59.9829033017, 59.9829033017), "nm", None,
+     ("time", None, 1.0), "frame time unknown"),
+    ("tem_preview_series.emi", (5, 64, 64), "float32", (6.2818336163, 6.2818336163), "nm", None,
+     ("time", None, 1.0), "frame time unknown"),
+    ("tem_preview_series_1.ser", (5, 64, 64), "float32", (6.2818336163, 6.2818336163), "nm", None,
+     ("time", None, 1.0), "frame time unknown"),
+    ("random_scan_movie.mrc", (348, 16, 16), "uint16", (1.0, 1.0), "nm", None, ("time", None, 1.0),
+     "negative pixel size (-1 nm)"),
+    ("haadf_scan.mrc", (16, 16), "uint16", (5.6791313171, 5.6791313171), "nm", None, None, None),
+    ("stack_saved_by_dm.tif", (2, 68, 68), "float32", (1686.74004078, 168.674007058), "nm", 2.5, ("time", "s", 2.5),
+     "pixels are not square"),
+    ("stack_saved_by_imagej.tif", (2, 68, 68), "float32", (168.674710989, 168.674710989), "nm", None,
+     ("time", None, 2.5), "frame time unknown"),
+    ("stack_3d_small.dm4", (2, 2, 2), "int16", (1.0, 1.0), None, None, ("time", None, 1.0), "pixel size unknown"),
 ]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from temnb.notebook.parameters import declared_types
 from temnb.notebook.results import read_results
 from temnb.notebook.run import run_series
 
@@ -51,9 +52,11 @@ def test_parameters_cell_is_first_and_holds_literals_only(path):
     tree = ast.parse(_source(first))
     names = set()
     for node in tree.body:
-        assert isinstance(node, ast.Assign), f"{path.name}: parameters cell has a non-assignment"
+        # Annotated: `temnb run` and the notebook's first cell check the values against these types.
+        assert isinstance(node, ast.AnnAssign), f"{path.name}: parameters cell has a line without a type"
         ast.literal_eval(node.value)  # raises if it is not a literal
-        names.update(t.id for t in node.targets)
+        names.add(node.target.id)
+    assert set(declared_types(path)) == names
     assert REQUIRED_PARAMETERS <= names, f"{path.name}: missing {REQUIRED_PARAMETERS - names}"
     # the next cell expands the preset
     assert "choose_preset(PRESET" in _source(code_cells[1])

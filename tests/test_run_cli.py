@@ -188,3 +188,12 @@ def test_cli_info_prints_metadata_table(monkeypatch, capsys, tmp_path):
     assert "movie.hspy" in out and "(4, 6, 5)" in out and "0.05" in out and "nm" in out
     assert cli.main(["info", "missing.tif"]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_info_shows_both_pixel_sides_of_a_non_square_pixel(capsys):
+    from temnb.io import bundled
+
+    assert cli.main(["info", str(bundled.real_path("stack_saved_by_dm"))]) == 0
+    out = capsys.readouterr().out
+    assert "pixel size x    168.7 nm" in out and "pixel size y    1687 nm" in out
+    assert "NOT square: y/x = 10" in out and "pixels are not square" in out

@@ -25,6 +25,14 @@ REAL_FILES = {
     "adf_srtio3_110": "real/stem_adf_srtio3_110.hspy",
     "ceta_dark_frame": "real/ceta_dark_frame.emd",
     "dm4_stack_3d": "real/format_dm4_stack_3d.dm4",
+    "tem_stack_velox": "real/tem_stack_velox.emd",
+    "stack_stackbuilder": "real/stack_stackbuilder.dm3",
+    "tem_preview_series": "real/tem_preview_series.emi",
+    "random_scan_movie": "real/random_scan_movie.mrc",
+    "haadf_scan": "real/haadf_scan.mrc",
+    "stack_saved_by_dm": "real/stack_saved_by_dm.tif",
+    "stack_saved_by_imagej": "real/stack_saved_by_imagej.tif",
+    "stack_3d_small": "real/stack_3d_small.dm4",
 }
 
 

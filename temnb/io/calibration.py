@@ -194,6 +194,19 @@ def normalise_image_axes(signal, *, source=None, pixel_size=None, pixel_unit=Non
         elif kind is not None:
             report(signal, f"image axis '{axis.name}' is in '{axis.units}' ({kind}), not a length; "
                    "kept as the file says, not converted to nm", source=source)
+    _check_square(signal, rows, cols, source, warn=pixel_size is None)
+
+
+def _check_square(signal, rows, cols, source, warn=True):
+    """Non-square pixels are reported: doses per Å² use the true area y x x, but the filters and
+    networks treat a pixel as square, so a 10x difference (a TIFF tag read wrongly?) matters."""
+    if not (rows.is_uniform and cols.is_uniform) or str(rows.units) != str(cols.units) or not rows.scale:
+        return
+    ratio = abs(rows.scale / cols.scale) if cols.scale else float("inf")
+    if abs(ratio - 1) > 1e-3:
+        report(signal, f"pixels are not square: y {rows.scale:.5g} {rows.units}, x {cols.scale:.5g} {cols.units} "
+               f"({max(ratio, 1 / ratio):.3g}x); doses per area use y x x, but filters and networks treat pixels "
+               "as square: pass pixel_size=(y, x) if the file is wrong, or resample first", source=source, warn=warn)
 
 
 def _check_scale_sign(signal, axis, source):

@@ -105,7 +105,12 @@ def _format_info(row: dict) -> str:
             value = f"{value:.4g}"
         return f"{value} {units[key]}" if key in units else str(value)
 
-    rows = [(key, shown(key, value)) for key, value in row.items() if key not in skip]
+    # Both pixel sides, named: a non-square pixel (a TIFF's y tag 10x its x) must be visible here.
+    labels = {"pixel_size": "pixel size x", "pixel_size_y": "pixel size y"}
+    rows = [(labels.get(key, key), shown(key, value)) for key, value in row.items() if key not in skip]
+    x, y = row.get("pixel_size"), row.get("pixel_size_y")
+    if x and y and abs(abs(y / x) - 1) > 1e-3:
+        rows.append(("pixel shape", f"NOT square: y/x = {abs(y / x):.4g}"))
     rows += [("note", note) for note in row["notes"]]
     width = max(len(key) for key, _ in rows)
     return "\n".join([row["path"]] + [f"  {key:<{width}}  {value}" for key, value in rows])

@@ -2,7 +2,8 @@
 
 ``run_series()`` executes ``notebooks/NN_*.ipynb`` in order, each with the
 notebooks folder as working directory (so the notebooks' relative paths work),
-and writes into a new folder ``runs/<YYYYmmdd-HHMMSS>/``:
+and writes into a new folder ``runs/<YYYYmmdd-HHMMSS>/`` of the *current* folder
+(or ``out_dir=``), never into the installed package:
 
 * the executed notebooks (``NN_name.ipynb``) and HTML copies (``NN_name.html``),
 * each notebook's recorded numbers (``<name>.json``, written by
@@ -23,7 +24,14 @@ its ``parameters`` cell; a top-level key that is a notebook's file name without
 Precedence, lowest first: file (all notebooks) < file (this notebook) <
 ``preset=`` < ``parameters=`` (``-p`` on the command line).  ``OUT_DIR`` is
 always the run folder and cannot be set.  A name that no notebook declares is
-an error, so a typo does not silently run the defaults.
+an error, so a typo does not silently run the defaults, and every value is checked
+against the type the notebook's ``parameters`` cell declares (``FRAME: int = 0``)
+before any notebook starts (:mod:`temnb.notebook.parameters`).
+
+Paths given as parameters (``DATA``, ``MODEL``, ``REAL_IMAGE``, ``DARK_FRAME`` and
+``*_DIR``) are read from the folder the command was typed in: a relative path is made
+absolute there before the notebooks, which run in the notebooks folder, see it.
+The bundled names (``sample``, ``bundled``, the real files' short names) stay as they are.
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ import re
 from pathlib import Path
 
 from ..core.errors import MissingFileError, ParameterError, TemnbError
+from .parameters import check_value, declared_types
 
 __all__ = [
     "NotebookFailedError",
@@ -48,6 +57,9 @@ __all__ = [
 _NOTEBOOK_RE = re.compile(r"^(\d+)_.+\.ipynb$")
 _NUMBER_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _RESERVED = "OUT_DIR"
+# Parameters holding paths, and the words that mean something bundled rather than a path.
+_PATH_PARAMETERS = {"DATA", "MODEL", "REAL_IMAGE", "DARK_FRAME"}
+_KEYWORDS = {"sample", "movie", "bundled", "notebook_05"}
 
 
 class NotebookFailedError(TemnbError, RuntimeError):
@@ -189,6 +201,7 @@ def _declared(notebook: Path) -> set[str] | None:
 
 
 def _new_run_dir(out_dir, root: Path) -> Path:
+    """*out_dir*, or a new time-stamped folder under ``root/runs`` (root: the current folder)."""
     if out_dir is not None:
         path = Path(out_dir)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -237,8 +250,28 @@ def _plan(notebooks, declared, for_all, per_notebook, preset, parameters) -> dic
                 hint=f"its parameters are {', '.join(sorted(names))}",
             )
         merged = {**for_all, **own, **cli}
-        plan[nb.stem] = {k: v for k, v in merged.items() if names is None or k in names}
+        chosen = {k: v for k, v in merged.items() if names is None or k in names}
+        types = declared_types(nb)
+        plan[nb.stem] = {k: check_value(k, v, types[k], notebook=nb.stem) if k in types else v
+                         for k, v in chosen.items()}
     return plan
+
+
+def _is_path_parameter(name: str) -> bool:
+    return name in _PATH_PARAMETERS or (name.endswith("_DIR") and name != _RESERVED)
+
+
+def _absolute_paths(values: dict) -> dict:
+    """Relative paths made absolute from the current folder (the notebooks run elsewhere)."""
+    from ..io.bundled import REAL_FILES
+
+    out = dict(values)
+    for name, value in values.items():
+        if (_is_path_parameter(name) and isinstance(value, str) and value
+                and value not in _KEYWORDS and value not in REAL_FILES and not Path(value).is_absolute()):
+            out[name] = str(Path.cwd() / Path(value).expanduser()) if not value.startswith("~") \
+                else str(Path(value).expanduser())
+    return out
 
 
 class _DropPapermillGuesses(logging.Filter):
@@ -296,7 +329,8 @@ def run_series(
     for_all, per_notebook = read_parameters_file(parameters_file, available) if parameters_file else ({}, {})
     declared = {nb.stem: _declared(nb) for nb in available}
     plan = _plan(chosen, declared, for_all, per_notebook, preset, dict(parameters or {}))
-    run_dir = _new_run_dir(out_dir, folder.parent)
+    plan = {stem: _absolute_paths(values) for stem, values in plan.items()}
+    run_dir = _new_run_dir(out_dir, Path.cwd())
 
     exporter = None
     if html:

@@ -251,3 +251,26 @@ def test_negative_counts_in_a_file_name_the_file(tmp_path, file_state):
     with pytest.raises(NotCountsError, match="signed_counts.npy.*negative"):
         temnb.estimate_dose(movie)
     assert file_state(path) == before
+
+
+def test_poisson_self_supervised_training_refuses_detector_units_and_says_the_way_out():
+    import temnb
+    from temnb.core.errors import NotCountsError
+    from temnb.nets.config import N2VConfig
+    from temnb.nets.registry import build_model
+    from temnb.nets.self_supervised import fit_self_supervised
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(4.0, (6, 32, 32)).astype(np.float32)
+    detector = temnb.from_array(100.0 + 37.5 * counts + rng.normal(0, 3, counts.shape).astype(np.float32))
+    net = build_model(N2VConfig(base_channels=4, n_scales=2))
+    with pytest.raises(NotCountsError) as err:
+        fit_self_supervised(net, detector, steps=1, batch_size=2, patch_size=16, kind="poisson",
+                            device="cpu", progress=False)
+    text = str(err.value)
+    assert "kind='poisson'" in text and "to_counts" in text and "kind='mse'" in text
+    # The same movie in counts, and the MSE loss on detector units, both train.
+    assert len(fit_self_supervised(net, temnb.to_counts(detector, gain=37.5, offset=100.0), steps=1,
+                                   batch_size=2, patch_size=16, kind="poisson", device="cpu", progress=False)) == 1
+    assert len(fit_self_supervised(net, detector, steps=1, batch_size=2, patch_size=16, kind="mse",
+                                   device="cpu", progress=False)) == 1

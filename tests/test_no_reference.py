@@ -11,6 +11,7 @@ from scipy import ndimage
 from temnb.core.errors import DataShapeError, DataValueError, ParameterError, TemnbWarning, TooFewFramesError
 from temnb.judge.contrast import line_profile, michelson_contrast
 from temnb.judge.metrics import psnr
+from temnb.judge import no_reference
 from temnb.judge.no_reference import UPSNR_PEAK_RULE, split_parity, umse, umse_spatial, upsnr
 from temnb.judge.spectra import power_spectrum, radial_profile, spectrum_line_scan
 from temnb.simulation.synthetic import lattice_image
@@ -195,3 +196,43 @@ def test_the_default_upsnr_peak_does_not_depend_on_the_movie_length():
     # The rule the old default used does move with the length: the check can fail.
     ranges = [m.mean(0).max() - m.mean(0).min() for m in (long, short)]
     assert ranges[1] / ranges[0] > 1.3
+
+
+# --------------------------------------------------------------------------- references the denoiser saw
+def test_a_gap_inside_a_filters_reach_is_flagged_and_a_gap_beyond_is_not():
+    import warnings as _warnings
+
+    import temnb
+    from temnb.classic import filters
+    from temnb.core.errors import TemnbWarning
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    clean = np.broadcast_to(3 + 2 * np.sin(xx / 2.0) * np.sin(yy / 2.0), (21, 64, 64)).copy()
+    noisy = temnb.from_array(rng.poisson(clean).astype(np.float32), pixel_size=0.0244)
+    g3d = filters.apply("gaussian_3d", noisy, sigma=1.0, sigma_time=0.5)     # reads 2 frames each side
+    assert no_reference.temporal_reach(g3d) == filters.gaussian_reach(0.5) == 2
+    assert no_reference.temporal_reach(filters.apply("gaussian", g3d)) == 2, "a 2-D filter keeps the reach"
+    assert no_reference.temporal_reach(filters.apply("gaussian", noisy)) == 0
+    assert no_reference.temporal_reach(np.zeros((3, 4, 4))) is None
+    with pytest.warns(TemnbWarning, match="within the denoiser's temporal reach"):
+        inside = no_reference.compare_unsupervised({"g3d": g3d}, noisy, clean, gap=1)[0]
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error", TemnbWarning)
+        beyond = no_reference.compare_unsupervised({"g3d": g3d}, noisy, clean, gap=3)[0]
+    assert inside["seen"] and not beyond["seen"]
+    # What the flag is for: inside the reach the score is optimistic (+2.6 dB), beyond it is honest (0.2).
+    assert inside["error_db"] > 2 and abs(beyond["error_db"]) < 0.5
+    assert "(!)" in no_reference.format_unsupervised_table([inside, beyond])
+
+
+def test_a_video_network_records_its_reach_for_upsnr():
+    import temnb
+    from temnb.nets.config import UDVDConfig
+    from temnb.nets.registry import build_model
+
+    rng = np.random.default_rng(1)
+    movie = temnb.from_array(rng.poisson(2.0, (7, 16, 16)).astype(np.float32), pixel_size=0.0244)
+    net = build_model(UDVDConfig(frames=5, channels=4, n_scales=2))
+    out = temnb.denoise(movie, net, device="cpu", progress=False, dose=2.0)
+    assert no_reference.temporal_reach(out) == 2

@@ -77,7 +77,8 @@ def gaussian_3d(movie, sigma, sigma_time, *, name=None):
     _check_nonnegative(sigma, "sigma", source)
     _check_nonnegative(sigma_time, "sigma_time", source, "frames")
     out = ndimage.gaussian_filter(_float(arr), (sigma_time, sigma, sigma), mode="reflect")
-    return _finish(out, template, f"Gaussian 3-D sigma {sigma:g} px, {sigma_time:g} frames")
+    return _finish(out, template, f"Gaussian 3-D sigma {sigma:g} px, {sigma_time:g} frames",
+                   reach=min(gaussian_reach(sigma_time), arr.shape[0] - 1))
 
 
 def median(data, size, *, name=None):
@@ -214,7 +215,7 @@ def time_average(movie, n: int, *, name=None):
     for i in list(range(before)) + list(range(before + len(inner), t)):
         out[i] = arr[max(0, i - before): i - before + n].mean(axis=0)
     return _finish(_float(out) if arr.dtype.kind == "f" else out.astype(np.float32), template,
-                   f"running mean of {n} frames")
+                   f"running mean of {n} frames", reach=n // 2)
 
 
 # --------------------------------------------------------------------------- registry

@@ -36,11 +36,18 @@ def _prepare(data, what: str, *, name=None):
     return arr, template, source
 
 
-def _finish(out, template, title: str):
-    """Back to the input's kind; a filtered image is an estimate, no longer counts."""
+def _finish(out, template, title: str, reach: int = 0):
+    """Back to the input's kind; a filtered image is an estimate, no longer counts.
+
+    *reach*: how many frames on each side of a frame the filter read.  Recorded, added to
+    the input's own, as ``temporal_reach``: a uPSNR reference closer than that was seen
+    by the filter (temnb.judge.no_reference flags it)."""
     if template is None:
         return out
     sig = rewrap(out, template, title=title)
+    total = int(md.get(template, "temporal_reach", 0) or 0) + int(reach)
+    if total:
+        md.set(sig, "temporal_reach", total)
     if md.get(sig, "counts") is not None:
         md.set(sig, "counts", None)
     # hyperspy's Poisson variance model no longer describes smoothed data.

@@ -21,6 +21,8 @@ temnb needs lives under ``metadata.temnb``:
 ``temnb.denoised``        provenance of a network's output (architecture, config,
                           model folder, training data)
 ``temnb.drift_correction``  shifts applied by temnb.classic.align and how they were found
+``temnb.temporal_reach``  frames on each side of a frame that made it (filters, video networks):
+                          a uPSNR reference must be further away
 ========================  =======================================================
 
 Functions here read and write that node; no other module touches the raw keys.
@@ -36,6 +38,7 @@ NODE = "temnb"
 _KEYS = (
     "denoised",
     "drift_correction",
+    "temporal_reach",
     "source",
     "counts",
     "gain",

@@ -21,7 +21,11 @@ over many frames.  The assumptions, and where real data break them:
   :func:`umse`) keeps a single event's bias small;
 - *spatial* references are the other pixels of 2 x 2 blocks, so the image must be
   smooth on the scale of one pixel (oversampled);
-- the denoiser must not have seen the reference noise (see :func:`umse`).
+- the denoiser must not have seen the reference noise (see :func:`umse`).  temnb's filters and
+  ``temnb.denoise`` record how many frames on each side they read (``temporal_reach`` in the
+  signal's temnb metadata); a gap within that reach is flagged (:func:`references_seen`, a
+  TemnbWarning, and ``seen`` in :func:`compare_unsupervised`'s rows), because uPSNR then scores
+  the filter's own input and comes out optimistic.
 
 On simulated movies the clean image IS known, so the estimate can be checked:
 :func:`compare_unsupervised` gives, for several denoised movies, the uPSNR (with its standard
@@ -38,11 +42,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core import metadata as md
 from ..core.errors import DataShapeError, DataValueError, ParameterError, TemnbWarning
-from ..core.signals import float_array, require_image_data, require_movie, source_label, unwrap
+from ..core.signals import float_array, is_signal, require_image_data, require_movie, source_label, unwrap
 
 __all__ = ["UMSE", "umse", "umse_from_references", "umse_spatial", "split_parity", "upsnr", "Decibels",
-           "mean_level", "UPSNR_PEAK_RULE",
+           "mean_level", "UPSNR_PEAK_RULE", "temporal_reach", "references_seen",
            "compare_unsupervised", "format_unsupervised_table", "signal_change_bias", "kendall_tau",
            "same_ranking", "plot_upsnr_vs_psnr"]
 
@@ -73,6 +78,28 @@ def umse_from_references(denoised, a, b, c) -> float:
         raise DataShapeError(f"shapes differ: denoised {f.shape}, a {a.shape}, b {b.shape}, c {c.shape}",
                              hint="the references must be images of the same field of view")
     return float(np.mean((a - f) ** 2) - 0.5 * np.mean((b - c) ** 2))
+
+
+def temporal_reach(denoised) -> int | None:
+    """How many frames on each side of a frame the denoiser that made *denoised* read, when the
+    signal records it (temnb filters and ``temnb.denoise`` do); None for a plain array."""
+    if not is_signal(denoised):
+        return None
+    value = md.get(denoised, "temporal_reach", 0)
+    return int(value or 0)
+
+
+def references_seen(denoised, gap: int, *, name=None) -> bool:
+    """True, with a TemnbWarning, when the references at *gap* are within the recorded reach of the
+    denoiser: it then saw their noise and uMSE rewards it for copying its input (too optimistic)."""
+    reach = temporal_reach(denoised)
+    if reach is None or gap > reach:
+        return False
+    label = f"{name}: " if name else ""
+    warnings.warn(f"{label}gap = {gap} is within the denoiser's temporal reach ({reach} frames on each side): "
+                  f"its uMSE references were among its inputs, so uPSNR comes out too optimistic; use "
+                  f"gap >= {reach + 1}", TemnbWarning, stacklevel=3)
+    return True
 
 
 def umse(denoised, noisy, *, mode: str = "temporal", gap: int = 1, sub=(0, 0)) -> UMSE:
@@ -112,6 +139,7 @@ def umse(denoised, noisy, *, mode: str = "temporal", gap: int = 1, sub=(0, 0)) -
     if f.shape != y.shape:
         raise DataShapeError(f"the denoised movie has shape {f.shape}, the noisy one {y.shape}",
                              hint="pass the denoised movie and the noisy movie it was made from")
+    references_seen(denoised, gap)
     y = y.astype(np.float64)
     frames = np.arange(gap, y.shape[0] - gap)
     later, earlier = y[frames + gap], y[frames - gap]
@@ -242,10 +270,12 @@ def compare_unsupervised(estimates: dict, noisy, clean=None, *, gap=1, peak=None
     *peak* (same units as the data) is used for every score, so methods compare
     fairly; default: the maximum of *clean* when given (the paper's PSNR convention, as
     temnb.judge.metrics.psnr), else the mean level of *noisy* (:data:`UPSNR_PEAK_RULE`).
-    Row keys: ``name, gap, n_frames, umse, umse_se, upsnr, upsnr_se, peak, peak_rule`` (dB; from the
+    Row keys: ``name, gap, seen, n_frames, umse, umse_se, upsnr, upsnr_se, peak, peak_rule`` (dB; from the
     spread of the per-frame uMSE), and with *clean* ``mse, psnr, error_db`` where
     the true values use only the frames the uMSE used and ``error_db = upsnr - psnr``.
     uPSNR is inf when the uMSE is <= 0 (the error is below what the noise resolves).
+    ``seen`` is True when the gap is within the method's recorded ``temporal_reach`` (a warning
+    says so): that row's uPSNR scores the method's own input.
     """
     if not isinstance(estimates, dict) or not estimates:
         raise ParameterError("estimates must be a non-empty dict name -> denoised movie")
@@ -266,12 +296,19 @@ def compare_unsupervised(estimates: dict, noisy, clean=None, *, gap=1, peak=None
     rows = []
     for name, est in estimates.items():
         g = _gap_of(gap, name)
-        result = umse(est, noisy, gap=g)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TemnbWarning)
+            result = umse(est, noisy, gap=g)
+        seen = temporal_reach(est) is not None and g <= temporal_reach(est)
+        for w in caught:   # said again with the method's name, where the caller's filters decide
+            text = str(w.message)
+            warnings.warn(f"{name}: {text}" if seen and "temporal reach" in text else text, w.category,
+                          stacklevel=2)
         n = len(result.per_frame)
         se = float(result.per_frame.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
         value = result.value
         up = float(10 * np.log10(peak ** 2 / value)) if value > 0 else float("inf")
-        row = {"name": str(name), "gap": g, "n_frames": n, "umse": value, "umse_se": se, "upsnr": up,
+        row = {"name": str(name), "gap": g, "seen": seen, "n_frames": n, "umse": value, "umse_se": se, "upsnr": up,
                "upsnr_se": _DB * se / value if value > 0 else float("inf"), "peak": peak, "peak_rule": rule}
         if x is not None:
             f, _ = unwrap(est)
@@ -295,6 +332,8 @@ def format_unsupervised_table(rows: list[dict]) -> str:
         line = f"{r['name']:<18}{r['gap']:>4}{r['n_frames']:>7}{r['upsnr']:>10.2f}{r['upsnr_se']:>7.2f}"
         if truth:
             line += f"{r['psnr']:>9.2f}{r['error_db']:>+12.2f}"
+        if r.get("seen"):
+            line += "  (!) gap within the method's reach: optimistic"
         lines.append(line)
     return "\n".join(lines)
 

@@ -352,4 +352,8 @@ def _finish(result, template, net, folder, card, dose_used, source, ensemble):
         "ensemble": int(ensemble),
     }
     md.set(signal, "denoised", provenance)
+    # A video network reads temporal_window // 2 frames on each side: uPSNR needs references beyond.
+    reach = int(md.get(template, "temporal_reach", 0) or 0) + int(getattr(net, "temporal_window", 1)) // 2
+    if reach:
+        md.set(signal, "temporal_reach", reach)
     return signal

@@ -171,6 +171,15 @@ def _fit(model, movie, *, steps, batch_size, patch_size, lr, kind, dose, seed, d
     if isinstance(patch_size, int) and patch_size % model.size_multiple:
         raise ParameterError(f"patch_size = {patch_size} must be a multiple of {model.size_multiple} for this model")
     warn_if_patch_below_receptive_field(model, patch_size)
+    if kind == "poisson":   # the Poisson likelihood is wrong for detector units: refuse, as estimate_dose does
+        from ..core.errors import NotCountsError
+        from ..io.counts import require_counts
+
+        try:
+            require_counts(movie, what="self-supervised training with kind='poisson'")
+        except NotCountsError as exc:
+            raise NotCountsError(exc.problem, source=exc.source,
+                                 hint=f"{exc.hint}; or train with kind='mse', which assumes no noise model") from None
     torch_device = choose_device(device)
     batches = self_supervised_batches(movie, model.temporal_window, patch_size, batch_size, seed, dose=dose)
     generator = _as_generator(seed + 1)

@@ -265,8 +265,14 @@ def estimate_drift(movie, *, prefilter="gaussian", sigma_A=None, sigma_px: float
     for 128 x 128 frames, 0.15 px for 256 x 256 (the error scales as 1/sqrt(electrons)).
     Frames are Tukey-windowed before the correlation.
     """
+    from ..io.streaming import block_frames, is_lazy, time_blocks
+
     source = source_label(movie)
-    arr, template = unwrap(movie)
+    lazy = is_lazy(movie)
+    if lazy:   # a long movie on disk: read it block by block, several times, never all at once
+        arr, template = movie.data, movie
+    else:
+        arr, template = unwrap(movie)
     require_movie(arr, min_frames=2, source=source, what="drift correction")
     if reference not in _REFERENCES:
         raise ParameterError(f"reference={reference!r}: use one of {', '.join(map(repr, _REFERENCES))}")
@@ -286,9 +292,33 @@ def estimate_drift(movie, *, prefilter="gaussian", sigma_A=None, sigma_px: float
                              ">= 3, or None")
     from tqdm.auto import tqdm
 
-    pre, filter_label = _prefilter(movie, arr, prefilter, sigma_A, sigma_px, template, source)
+    n = int(arr.shape[0])
+    if lazy:
+        blocks = [(lo, hi) for lo, hi, _, _ in time_blocks(n, block_frames(arr.shape[1:], bytes_per_value=8))]
+
+        def prefiltered():
+            """(first frame, pre-denoised frames) block by block."""
+            for lo, hi in blocks:
+                part = movie.inav[lo:hi]
+                values = np.asarray(arr[lo:hi])
+                from ..core.signals import rewrap
+
+                block = rewrap(values, part)
+                yield lo, _prefilter(block, values, prefilter, sigma_A, sigma_px, template, source)[0]
+
+        filter_label = _prefilter(movie.inav[:1], np.asarray(arr[:1]), prefilter, sigma_A, sigma_px, template,
+                                  source)[1] if prefilter is not None and not callable(prefilter) else (
+            "none" if prefilter in (None, "none") else getattr(prefilter, "__name__", type(prefilter).__name__))
+        sample = np.asarray(arr[:blocks[0][1]])   # the lattice bound from the first block
+    else:
+        pre, filter_label = _prefilter(movie, arr, prefilter, sigma_A, sigma_px, template, source)
+
+        def prefiltered():
+            yield 0, pre
+
+        sample = arr
     if max_shift_px == "auto":
-        max_shift_px = _auto_bound(arr)
+        max_shift_px = _auto_bound(sample)
         pixel_A = pixel_size_angstrom(template) if template is not None else None
         if max_shift_px is None and pixel_A:
             # No Bragg spot stands out of the raw spectrum (a small crystal at 0.45 e-/px), but the
@@ -299,32 +329,56 @@ def estimate_drift(movie, *, prefilter="gaussian", sigma_A=None, sigma_px: float
             # Neither a lattice nor a calibration: still bound the search, at a quarter of the frame.
             # Unbounded, noise decides where the correlation peaks (+-90 px on 256^2 frames of pure noise).
             max_shift_px = min(arr.shape[1:]) / 4
-    n = pre.shape[0]
     if n < _FEWEST_DRIFT_FRAMES:
         warnings.warn(f"{source}: drift from {n} frames: each frame is registered to one other noisy frame, so "
                       f"every shift carries the noise of two frames; use {_FEWEST_DRIFT_FRAMES} or more frames, "
                       "or check the result with drift.plot()", TemnbWarning, stacklevel=2)
-    window = _window(pre.shape[1:])
+    window = _window(arr.shape[1:])
     shifts = np.zeros((n, 2))
     errors = np.zeros(n)
 
-    def to_mean(frames, desc):
-        total = frames.sum(axis=0)
-        for t in tqdm(range(n), desc=desc, unit="frame", disable=not progress, leave=False):
-            ref = (total - frames[t]) / (n - 1)
-            shifts[t], errors[t] = _register(ref, pre[t], window, upsample_factor, max_shift_px)
+    def to_mean(frame_blocks, desc):
+        """Register every frame to the mean of the others; *frame_blocks()* yields (first, frames)."""
+        blocks_now = list(frame_blocks()) if not lazy else None   # in memory: one block, made once
+        again = (lambda: iter(blocks_now)) if blocks_now is not None else frame_blocks
+        total = np.zeros(arr.shape[1:])
+        for _, frames in again():
+            total += frames.sum(axis=0)
+        bar = tqdm(total=n, desc=desc, unit="frame", disable=not progress, leave=False)
+        for lo, frames in again():
+            for i, frame in enumerate(frames):
+                ref = (total - frame) / (n - 1)
+                shifts[lo + i], errors[lo + i] = _register(ref, frame, window, upsample_factor, max_shift_px)
+                bar.update()
+        bar.close()
+
+    def aligned():
+        first_pass = shifts.copy()
+        for lo, frames in prefiltered():
+            yield lo, _shift_frames(frames, first_pass[lo:lo + len(frames)], order=3, mode="nearest")
+
+    def frame_pairs():
+        """(t, frame t - 1, frame t) over the movie, block by block."""
+        previous = None
+        for lo, frames in prefiltered():
+            for i, frame in enumerate(frames):
+                if previous is not None:
+                    yield lo + i, previous, frame
+                previous = frame
 
     if reference == "mean":
-        to_mean(pre, "drift: pass 1")
-        aligned = _shift_frames(pre, shifts.copy(), order=3, mode="nearest")
+        to_mean(prefiltered, "drift: pass 1")
         to_mean(aligned, "drift: pass 2")
         shifts -= shifts.mean(axis=0)
     elif reference == "first":
-        for t in tqdm(range(1, n), desc="drift", unit="frame", disable=not progress, leave=False):
-            shifts[t], errors[t] = _register(pre[0], pre[t], window, upsample_factor, max_shift_px)
+        first_frame = next(prefiltered())[1][0]
+        for t, _, frame in tqdm(frame_pairs(), total=n - 1, desc="drift", unit="frame", disable=not progress,
+                                leave=False):
+            shifts[t], errors[t] = _register(first_frame, frame, window, upsample_factor, max_shift_px)
     else:
-        for t in tqdm(range(1, n), desc="drift", unit="frame", disable=not progress, leave=False):
-            step, errors[t] = _register(pre[t - 1], pre[t], window, upsample_factor, max_shift_px)
+        for t, before, frame in tqdm(frame_pairs(), total=n - 1, desc="drift", unit="frame",
+                                     disable=not progress, leave=False):
+            step, errors[t] = _register(before, frame, window, upsample_factor, max_shift_px)
             shifts[t] = shifts[t - 1] + step
 
     if smooth_frames is not None:
@@ -370,7 +424,8 @@ def _record(sig, drift, order, mode, crop):
     md.set(sig, "drift_correction", record)
 
 
-def apply_drift(movie, drift, *, order: int = 1, mode: str = "nearest", crop: bool = False):
+def apply_drift(movie, drift, *, order: int = 1, mode: str = "nearest", crop: bool = False, out=None,
+                overwrite: bool = False, progress: bool = True):
     """The movie with each frame shifted by ``drift.shifts_px`` (a Drift or a (T, 2) array).
 
     Frames are moved with :func:`scipy.ndimage.shift`, by default with linear
@@ -387,8 +442,39 @@ def apply_drift(movie, drift, *, order: int = 1, mode: str = "nearest", crop: bo
     frame covers (a signal's axis offsets are updated).  The input is never modified;
     a signal comes back as a signal with its calibration and
     ``metadata.temnb.drift_correction`` recording the shifts and the method.
+
+    A lazy movie is shifted block by block (:mod:`temnb.io.streaming`; bounded memory); the result
+    is lazy, or written to *out* (``.hspy``/``.mrc``) and returned loaded lazily.
     """
+    from ..io.streaming import is_lazy, map_frames
+
+    target = out   # `out` names the shifted frames below
     source = source_label(movie)
+    if is_lazy(movie):
+        require_movie(movie.data, min_frames=2, source=source, what="drift correction")
+        shifts = np.asarray(drift.shifts_px if isinstance(drift, Drift) else drift, dtype=float)
+        n = movie.data.shape[0]
+        if shifts.shape != (n, 2):
+            raise DataShapeError(f"the drift has shifts of shape {shifts.shape}, but the movie has {n} frames "
+                                 f"(needs ({n}, 2))", source=source, hint="estimate the drift on this same movie")
+
+        def shift_block(block, first):
+            return apply_drift(block, shifts[first:first + block.data.shape[0]], order=order, mode=mode)
+
+        result = map_frames(shift_block, movie, pass_index=True, progress=progress, desc="drift correction")
+        if not isinstance(drift, Drift):
+            drift = Drift(shifts_px=shifts, errors=np.full(n, np.nan), reference="given",
+                          method={"registration": "shifts given by the caller"})
+        if crop:
+            box = _crop_box(np.round(shifts) if order == 0 else shifts, movie.data.shape[1:])
+            result = result.isig[box[1][0]:box[1][1], box[0][0]:box[0][1]]
+        _record(result, drift, order, mode, crop)
+        if target is not None:
+            from ..io.files import load
+            from ..io.streaming import write_lazy
+
+            return load(write_lazy(result, target, overwrite=overwrite), lazy=True)
+        return result
     arr, template = unwrap(movie)
     require_movie(arr, min_frames=2, source=source, what="drift correction")
     if mode not in ("nearest", "constant"):
@@ -433,6 +519,10 @@ def apply_drift(movie, drift, *, order: int = 1, mode: str = "nearest", crop: bo
         sig = sig.isig[box[1][0]:box[1][1], box[0][0]:box[0][1]]
     _record(sig, drift, order, mode, crop)
     md.add_note(sig, f"drift corrected ({drift.reference} reference, order {order})")
+    if target is not None:
+        from ..io.files import save
+
+        save(sig, target, overwrite=overwrite)
     return sig
 
 

@@ -21,6 +21,7 @@ from ..core.signals import require_movie
 from ..io.calibration import pixel_size_angstrom
 from ..io.counts import require_counts
 from . import poisson as noise
+from ..io.streaming import block_frames, is_lazy, map_frames
 from .fourier import PAPER_LOWPASS_CUTOFF, BraggSpots, _finish, _prepare, bragg_mask, find_bragg_spots, lowpass
 
 __all__ = ["gaussian", "gaussian_3d", "median", "adaptive_wiener", "lowpass", "bragg_mask",
@@ -236,8 +237,26 @@ FILTERS = {
 }
 
 
-def apply(name: str, data, **params):
-    """Run the filter called *name* from :data:`FILTERS`; *params* override its defaults."""
+def temporal_reach(name: str, **params) -> int:
+    """Frames on each side of a frame that the filter *name* reads with *params* (0: frame by frame)."""
+    keywords = {**FILTERS[name].keywords, **params}
+    if name == "gaussian_3d":
+        return gaussian_reach(keywords["sigma_time"])
+    if name == "time_average":
+        return int(keywords["n"]) // 2
+    return 0
+
+
+def apply(name: str, data, *, out=None, overwrite: bool = False, progress: bool = True, **params):
+    """Run the filter called *name* from :data:`FILTERS`; *params* override its defaults.
+
+    A lazy movie (``temnb.load(path, lazy=True)``) is filtered in time blocks with the overlap the
+    filter's temporal reach needs (:mod:`temnb.io.streaming`): the memory stays that of a few blocks
+    whatever the movie's length, and each frame comes out as the in-memory call gives it.  The result
+    is lazy, or written to *out* (``.hspy``/``.mrc``) block by block and returned loaded lazily.
+    ``bragg_mask`` on a lazy movie finds its spots on the first block (pass ``spots=`` to choose).
+    With an in-memory movie, *out* saves the result (:func:`temnb.save`) and returns it.
+    """
     if name not in FILTERS:
         raise ParameterError(f"unknown filter {name!r}; choose one of {', '.join(FILTERS)}")
     preset = FILTERS[name]
@@ -246,7 +265,23 @@ def apply(name: str, data, **params):
     for given, dropped in (("cutoff_px", "cutoff"), ("sigma_nm", "sigma")):
         if given in params and name in ("lowpass", "gaussian"):
             defaults.pop(dropped, None)
-    return preset.func(data, **{**defaults, **params})
+    keywords = {**defaults, **params}
+    if is_lazy(data):
+        reach = temporal_reach(name, **params)
+        if name == "bragg_mask" and keywords.get("spots") is None:
+            # Spots from the whole movie would need all of it in memory; the first block shows the lattice.
+            first = data.inav[:min(int(data.axes_manager.navigation_size or 1), block_frames(
+                data.axes_manager.signal_shape, reach))]
+            keywords["spots"] = find_bragg_spots(np.asarray(first.data), n_spots=keywords.get("n_spots"),
+                                                 threshold=keywords["threshold"])
+        return map_frames(lambda block: preset.func(block, **keywords), data, reach=reach, out=out,
+                          overwrite=overwrite, progress=progress, desc=name)
+    result = preset.func(data, **keywords)
+    if out is not None:
+        from ..io.files import save
+
+        save(result, out, overwrite=overwrite)
+    return result
 
 
 # --------------------------------------------------------------------------- scores

@@ -78,6 +78,8 @@ def rewrap(array, template, *, title: str | None = None, quantity: str | None = 
         # A computed result of a lazy input is an in-memory signal.
         out._lazy = False
         out._assign_subclass()
+        if getattr(template, "_temnb_protected", False):
+            protect_raw(out)
     if title is not None:
         out.metadata.General.title = title
     if quantity is not None:
@@ -121,3 +123,63 @@ def float_array(data, what: str):
     """*data* (array or signal) as a float64 array; *what* names it in errors when it is an unnamed array."""
     array, _ = unwrap(data, name=source_label(data) or what)
     return array.astype(np.float64)
+
+
+# --------------------------------------------------------------------------- raw files are never written
+def is_raw_source(target, signal) -> bool:
+    """True when *target* is (or links to) a file *signal* was read from (``metadata.temnb.source``)."""
+    import contextlib
+    import os
+
+    from . import metadata as md
+
+    real = os.path.realpath(target)
+    for src in md.get(signal, "source") or []:
+        if os.path.realpath(src) == real:
+            return True
+        with contextlib.suppress(OSError):
+            if os.path.samefile(src, target):
+                return True
+    return False
+
+
+def _guarded_save(self, filename=None, overwrite=None, **kwargs):
+    """HyperSpy's ``save``, stopped where it would write over a file this signal was read from."""
+    import os
+    from pathlib import Path
+
+    from .errors import DataFileError
+
+    folder, stem = self.tmp_parameters.get_item("folder"), self.tmp_parameters.get_item("filename")
+    target = filename
+    if target is None and folder is not None and stem is not None:   # hyperspy's default: the file read
+        target = Path(folder) / (stem + (self.tmp_parameters.get_item("extension") or ""))
+    if target is not None and is_raw_source(Path(os.path.expanduser(os.fspath(target))), self):
+        raise DataFileError("is raw data this signal was read from; temnb never overwrites raw data "
+                            "(hyperspy's save was stopped)", source=target,
+                            hint="save the result under a new name, with temnb.save(signal, path)")
+    return super(_PROTECTED_BASE[type(self)], self).save(filename, overwrite=overwrite, **kwargs)
+
+
+_PROTECTED = {}        # hyperspy class -> its protected subclass
+_PROTECTED_BASE = {}   # protected subclass -> the hyperspy class
+
+
+def protect_raw(signal):
+    """Give *signal* a ``save`` that refuses its raw files: hyperspy's ``out.save(raw_path,
+    overwrite=True)`` (or ``out.save()``, which defaults to the file read) would replace the raw data.
+
+    The signal's class becomes a subclass of its hyperspy class that differs only in ``save``;
+    hyperspy's copies (``deepcopy``, slicing, temnb's results through :func:`rewrap`) keep it.  A
+    hyperspy operation that re-derives the class (``change_dtype``, ``compute``) drops it, which is
+    why :func:`temnb.save` checks again and is the one documented way to save.
+    """
+    cls = type(signal)
+    if cls in _PROTECTED_BASE:
+        return signal
+    if cls not in _PROTECTED:
+        guarded = type(cls.__name__, (cls,), {"save": _guarded_save, "__module__": cls.__module__,
+                                              "__qualname__": cls.__qualname__, "_temnb_protected": True})
+        _PROTECTED[cls], _PROTECTED_BASE[guarded] = guarded, cls
+    signal.__class__ = _PROTECTED[cls]
+    return signal

@@ -235,12 +235,18 @@ def estimate_dose(movie, vacuum="auto", *, block: int = 32, flat_z: float = 3.0,
     as vacuum and the dose comes out low; with no flat block at all a DataValueError
     is raised.  Or give the region: ``(slice_y, slice_x)`` or a boolean (y, x) mask.
     """
+    from .streaming import is_lazy, stream_sum
+
     source = source_label(movie, name)
     require_counts(movie, what="estimate_dose", name=name)
-    arr, template = unwrap(movie, name=name)
+    # A lazy movie is summed over time block by block: only the (y, x) sum is ever in memory.
+    arr, template = unwrap(movie, name=name, compute=not is_lazy(movie))
     require_image_data(arr, source=source, what="estimate_dose")
     n_frames = arr.shape[0] if arr.ndim == 3 else 1
-    total = arr.sum(0, dtype=np.float64) if arr.ndim == 3 else arr.astype(np.float64)
+    if is_lazy(movie):
+        total = stream_sum(arr) if arr.ndim == 3 else np.asarray(arr, dtype=np.float64)
+    else:
+        total = arr.sum(0, dtype=np.float64) if arr.ndim == 3 else arr.astype(np.float64)
     notes, auto = [], isinstance(vacuum, str) and vacuum == "auto"
     # Pure shot noise gives variance/mean 1; read noise left after to_counts adds to it,
     # as the hyperspy variance model (gain_factor * value + gain_offset) says.

@@ -342,7 +342,7 @@ def _load_hdf5_dataset(path: Path, dataset: str, lazy, pixel_size, pixel_unit, f
                         title=f"{path.stem}{dataset}", name=label)
     md.set(signal, "source", [str(path.resolve())])  # the file itself: temnb.save refuses to write over it
     calibration.report(signal, f"read from the HDF5 dataset {dataset} with h5py", source=label, warn=False)
-    return signal
+    return protect_raw(signal)
 
 
 def load(path, lazy=False, *, select=None, pixel_size=None, pixel_unit=None, frame_time=None, dataset=None):
@@ -391,7 +391,15 @@ def load(path, lazy=False, *, select=None, pixel_size=None, pixel_unit=None, fra
         md.set(signal, "frame_time", float(found_time))
     if not signal.metadata.get_item("General.title", ""):
         signal.metadata.set_item("General.title", folder.resolve().name if many else files[0].stem)
-    return signal
+    return protect_raw(signal)
+
+
+def protect_raw(signal):
+    """Make hyperspy's own ``save`` of *signal*, and of the signals derived from it, refuse its raw
+    files (:func:`temnb.core.signals.protect_raw`); ``temnb.save`` refuses them anyway."""
+    from ..core.signals import protect_raw as protect
+
+    return protect(signal)
 
 
 # ------------------------------------------------------------------- save
@@ -409,15 +417,7 @@ def _writers() -> dict:
     return out
 
 
-def _is_raw_source(target: Path, signal) -> bool:
-    real = os.path.realpath(target)
-    for src in md.get(signal, "source") or []:
-        if os.path.realpath(src) == real:
-            return True
-        with contextlib.suppress(OSError):
-            if os.path.samefile(src, target):
-                return True
-    return False
+from ..core.signals import is_raw_source as _is_raw_source  # noqa: E402  (kept here for io's callers)
 
 
 def _remove(path: Path):

@@ -133,7 +133,8 @@ def warn_if_outside_regime(card: dict, dose_per_pixel: float, pixel_size_A, *, s
 
 
 def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=None, dose=None,
-            pixel_size_A=None, threads="auto", ensemble=1, progress=True, name=None):
+            pixel_size_A=None, threads="auto", ensemble=1, progress=True, name=None, out=None,
+            overwrite=False):
     """Denoise a frame (H, W) or a movie (T, H, W) with a trained network.
 
     *model* is a network or a model-folder path.  *dose* (electrons per pixel
@@ -156,8 +157,34 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
     (Å, needed for arrays); a warning says when the cut-off removes the movie's strongest Bragg spots.
     A model whose card records the regime it was trained in (``model_card["regime"]``) warns when
     the movie's dose per pixel or pixel size lies outside it (:func:`warn_if_outside_regime`).
+
+    A lazy movie (``temnb.load(path, lazy=True)``) is denoised in time blocks, each read with the
+    ``temporal_window // 2`` frames on either side a video network needs (:mod:`temnb.io.streaming`),
+    so the memory stays bounded whatever the movie's length; the dose is fixed once for the whole movie
+    (the metadata's, else the mean over all frames, summed block by block).  The result is lazy, or
+    written to *out* (``.hspy``/``.mrc``) block by block and returned loaded lazily.
     """
     from tqdm.auto import tqdm
+
+    from ..core.device import choose_device
+    from ..io.streaming import is_lazy, map_frames, stream_sum
+
+    target = out   # `out` is the name of the working array below
+    if is_lazy(data):
+        dev = choose_device(device)
+        net, _, _ = _resolve_model(model, dev)
+        if dose is None:
+            dose = md.get(data, "dose_per_pixel")
+        if dose is None:
+            n = int(data.axes_manager.navigation_size or 1)
+            dose = float(stream_sum(data).mean() / n) if data.data.ndim == 3 else float(data.data.mean().compute())
+        kwargs = dict(device=dev, tile=tile, overlap=overlap, batch_size=batch_size, dose=dose,
+                      pixel_size_A=pixel_size_A, threads=threads, ensemble=ensemble, progress=False, name=name)
+        if isinstance(model, (str, Path)) and getattr(net, "model_folder", None) is None:
+            net.model_folder = str(Path(model))    # loaded once; the provenance still names the folder
+        return map_frames(lambda block: denoise(block, net, **kwargs),
+                          data, reach=int(net.temporal_window) // 2, out=target, overwrite=overwrite,
+                          progress=progress, desc="denoising")
 
     from ..core.device import choose_device
     from ..core.signals import source_label
@@ -326,7 +353,12 @@ def denoise(data, model, *, device="auto", tile=None, overlap=None, batch_size=N
         result = fft_lowpass(result, cutoff, pixel).astype(np.float32)
     if array.ndim == 2:
         result = result[0]
-    return _finish(result, template, net, folder, card, dose_used, source, ensemble)
+    finished = _finish(result, template, net, folder, card, dose_used, source, ensemble)
+    if target is not None:
+        from ..io.files import save
+
+        save(finished, target, overwrite=overwrite)
+    return finished
 
 
 def _finish(result, template, net, folder, card, dose_used, source, ensemble):

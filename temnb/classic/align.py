@@ -338,24 +338,30 @@ def estimate_drift(movie, *, prefilter="gaussian", sigma_A=None, sigma_px: float
     errors = np.zeros(n)
 
     def to_mean(frame_blocks, desc):
-        """Register every frame to the mean of the others; *frame_blocks()* yields (first, frames)."""
+        """Register each pre-denoised frame to the mean of the other frames of *frame_blocks()*, which
+        yields (first frame, reference frames, pre-denoised frames): the same frames in pass 1, the
+        frames aligned by pass 1 in pass 2 (a sharper mean; the frame itself still moves from scratch)."""
         blocks_now = list(frame_blocks()) if not lazy else None   # in memory: one block, made once
         again = (lambda: iter(blocks_now)) if blocks_now is not None else frame_blocks
         total = np.zeros(arr.shape[1:])
-        for _, frames in again():
-            total += frames.sum(axis=0)
+        for _, references, _ in again():
+            total += references.sum(axis=0)
         bar = tqdm(total=n, desc=desc, unit="frame", disable=not progress, leave=False)
-        for lo, frames in again():
+        for lo, references, frames in again():
             for i, frame in enumerate(frames):
-                ref = (total - frame) / (n - 1)
+                ref = (total - references[i]) / (n - 1)
                 shifts[lo + i], errors[lo + i] = _register(ref, frame, window, upsample_factor, max_shift_px)
                 bar.update()
         bar.close()
 
+    def as_is():
+        for lo, frames in prefiltered():
+            yield lo, frames, frames
+
     def aligned():
         first_pass = shifts.copy()
         for lo, frames in prefiltered():
-            yield lo, _shift_frames(frames, first_pass[lo:lo + len(frames)], order=3, mode="nearest")
+            yield lo, _shift_frames(frames, first_pass[lo:lo + len(frames)], order=3, mode="nearest"), frames
 
     def frame_pairs():
         """(t, frame t - 1, frame t) over the movie, block by block."""
@@ -367,7 +373,7 @@ def estimate_drift(movie, *, prefilter="gaussian", sigma_A=None, sigma_px: float
                 previous = frame
 
     if reference == "mean":
-        to_mean(prefiltered, "drift: pass 1")
+        to_mean(as_is, "drift: pass 1")
         to_mean(aligned, "drift: pass 2")
         shifts -= shifts.mean(axis=0)
     elif reference == "first":

@@ -110,3 +110,15 @@ def test_quality_benchmark_quick_run_scores_every_method_against_the_tuned_gauss
         assert summary["tuned_gaussian_3d_dB"] > raw[summary["movie"]] + 5  # the tuned baseline denoises
         assert summary["target_met"] == (summary["margin_dB"] >= 2.0)
     assert report["reference_udvd_step_s"] > 0 and "clean maximum" in report["convention"]
+
+
+def test_streaming_benchmark_quick_run_measures_both_paths(tmp_path):
+    module = _load("bench_streaming")
+    out = tmp_path / "streaming.json"
+    assert module.main(["--quick", "--tasks", "gaussian_3d", "estimate_dose", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = {(row["name"], row["mode"]): row for row in report["rows"]}
+    assert set(rows) == {(t, m) for t in ("gaussian_3d", "estimate_dose") for m in ("in_memory", "lazy")}
+    assert all(row["peak_rss_mb"] > 0 and row["seconds"] > 0 for row in rows.values())
+    assert rows[("gaussian_3d", "lazy")]["ratio_to_baseline"] > 0
+    assert report["bound_mb"] == 2048

@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-html", action="store_true", help="do not write HTML copies")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--kernel", metavar="NAME", help="Jupyter kernel (default: the notebooks' own)")
+    run.add_argument("--check", action="store_true",
+                     help="check notebooks, parameter names, types and paths, print the plan, run nothing")
 
     info = commands.add_parser("info", help="describe data files (shape, calibration, counts)")
     info.add_argument("files", nargs="+", metavar="FILE")
@@ -75,6 +77,16 @@ def _cmd_run(args) -> int:
         if name in parameters:
             raise ParameterError(f"parameter {name} is given twice with -p")
         parameters[name] = parse_parameter_value(value)
+    if args.check:
+        from .run import plan_series
+
+        plan = plan_series(args.notebooks or None, parameters=parameters, parameters_file=args.parameters_file,
+                           preset=args.preset, notebooks_dir=args.notebooks_dir)
+        for stem, values in plan.items():
+            shown = ", ".join(f"{k}={v!r}" for k, v in values.items()) or "(defaults)"
+            print(f"{stem}: {shown}")
+        print(f"OK: {len(plan)} notebook(s) would run; nothing was run (--check)")
+        return 0
     try:
         run_dir = run_series(
             args.notebooks or None, out_dir=args.out, parameters=parameters,

@@ -46,6 +46,7 @@ from .parameters import check_value, declared_types
 
 __all__ = [
     "NotebookFailedError",
+    "plan_series",
     "find_notebooks_dir",
     "list_notebooks",
     "select_notebooks",
@@ -299,6 +300,38 @@ def _write_results(run_dir: Path) -> Path:
     return target
 
 
+def _check_paths(plan: dict) -> None:
+    """Every DATA-like path exists (a glob matches something) before any notebook starts."""
+    import glob
+
+    from ..io.bundled import REAL_FILES
+
+    for stem, values in plan.items():
+        for name, value in values.items():
+            if name in ("DATA", "REAL_IMAGE", "DARK_FRAME") and isinstance(value, str) \
+                    and value not in _KEYWORDS and value not in REAL_FILES:
+                if not (Path(value).exists() or glob.glob(value, recursive=True)):
+                    raise MissingFileError(f"(parameter {name} of {stem}) does not exist", source=value,
+                                           hint="give the path from the folder you run temnb in, or an absolute one")
+
+
+def plan_series(notebooks=None, *, parameters: dict | None = None, parameters_file=None,
+                preset: str | None = None, notebooks_dir=None) -> dict:
+    """What :func:`run_series` would run, ``{notebook: {parameter: value}}``, checked (names, types,
+    paths) but with nothing executed: ``temnb run --check``."""
+    folder = find_notebooks_dir(notebooks_dir)
+    available = list_notebooks(folder)
+    chosen = select_notebooks(available, notebooks)
+    if not chosen:
+        raise MissingFileError("holds no NN_*.ipynb notebooks", source=folder)
+    for_all, per_notebook = read_parameters_file(parameters_file, available) if parameters_file else ({}, {})
+    declared = {nb.stem: _declared(nb) for nb in available}
+    plan = _plan(chosen, declared, for_all, per_notebook, preset, dict(parameters or {}))
+    plan = {stem: _absolute_paths(values) for stem, values in plan.items()}
+    _check_paths(plan)
+    return plan
+
+
 def run_series(
     notebooks=None,
     *,
@@ -322,14 +355,9 @@ def run_series(
     from tqdm.auto import tqdm
 
     folder = find_notebooks_dir(notebooks_dir)
-    available = list_notebooks(folder)
-    chosen = select_notebooks(available, notebooks)
-    if not chosen:
-        raise MissingFileError("holds no NN_*.ipynb notebooks", source=folder)
-    for_all, per_notebook = read_parameters_file(parameters_file, available) if parameters_file else ({}, {})
-    declared = {nb.stem: _declared(nb) for nb in available}
-    plan = _plan(chosen, declared, for_all, per_notebook, preset, dict(parameters or {}))
-    plan = {stem: _absolute_paths(values) for stem, values in plan.items()}
+    chosen = select_notebooks(list_notebooks(folder), notebooks)
+    plan = plan_series(notebooks, parameters=parameters, parameters_file=parameters_file, preset=preset,
+                       notebooks_dir=notebooks_dir)
     run_dir = _new_run_dir(out_dir, Path.cwd())
 
     exporter = None

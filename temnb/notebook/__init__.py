@@ -4,5 +4,5 @@ May import from every other stage; nothing imports from here."""
 from ..core import lazy_submodules
 
 __getattr__, __dir__ = lazy_submodules(__name__, (
-    "presets", "parameters", "data", "results", "run", "cli", "widgets",
+    "presets", "parameters", "data", "results", "run", "regression", "cli", "widgets",
 ))

@@ -40,9 +40,10 @@ MIN_FRAMES = {
     "05_supervised_unet": (1, "the U-Net denoises frame by frame"),
     "06_surface_structure": (1, "columns are found frame by frame"),
     "07_unsupervised_video_udvd": (5, "UDVD sees 5 frames at once (WINDOW) and trains on the movie itself"),
-    "08_blind_spot_wcvd": (5, "WCVD sees 5 frames at once and trains on the movie itself"),
+    "08_blind_spot_wcvd": (5, "UDVD, compared here, sees 5 frames at once (WCVD 3); both train on the movie itself"),
     "09_evaluating_without_ground_truth": (3, "uPSNR compares a frame with its neighbours: 3 frames at gap 1"),
 }
+_SIMULATES_ITS_OWN = {"04_simulating_training_data"}
 # The smallest frame side (px) each notebook works with (networks need room for their patches).
 MIN_SIZE = {"05_supervised_unet": 16, "07_unsupervised_video_udvd": 16, "08_blind_spot_wcvd": 16}
 
@@ -126,6 +127,9 @@ class NotebookData:
         if self.has_truth:
             lines.append("It has its ground truth: PSNR/SSIM against the truth are shown beside the "
                          "no-reference scores.")
+        elif self.notebook in _SIMULATES_ITS_OWN:
+            lines.append("No ground truth, and none is needed: this notebook simulates its own data; DATA only "
+                         "suggests the pixel size and dose to simulate.")
         else:
             lines.append("No ground truth: this notebook takes the no-reference path (uMSE/uPSNR, contrast, "
                          "spectra); sections that need the truth say so and are skipped.")

@@ -236,3 +236,22 @@ def test_a_video_network_records_its_reach_for_upsnr():
     net = build_model(UDVDConfig(frames=5, channels=4, n_scales=2))
     out = temnb.denoise(movie, net, device="cpu", progress=False, dose=2.0)
     assert no_reference.temporal_reach(out) == 2
+
+
+def test_tuning_without_truth_by_upsnr_finds_the_width_the_truth_would_and_never_a_seen_gap():
+    import temnb
+    from temnb.classic import filters
+    from temnb.judge import metrics
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:64, :64]
+    clean = np.broadcast_to(3 + 2 * np.sin(xx / 3.0) * np.sin(yy / 3.0), (25, 64, 64)).copy()
+    noisy = temnb.from_array(rng.poisson(clean).astype(np.float32), pixel_size=0.0244)
+    grid = {"sigma": [0.5, 1.0, 2.0, 4.0], "sigma_time": [0.25, 0.5, 1.0, 2.0]}
+    blind = no_reference.tune_filter("gaussian_3d", noisy, gap=5, grid=grid)
+    oracle = metrics.tune_filter("gaussian_3d", noisy, clean, grid={**grid, "sigma_time": [0.25, 0.5, 1.0]})
+    assert blind.params == oracle.params, "uPSNR picks what the truth picks"
+    assert {"sigma": 0.5, "sigma_time": 2.0} in blind.skipped, "reach 8 >= gap 5: never scored"
+    assert all(filters.gaussian_reach(row["sigma_time"]) < 5 for row in blind.table)
+    with pytest.raises(ParameterError, match="none can be scored"):
+        no_reference.tune_filter("gaussian_3d", noisy, gap=1, grid={"sigma": [1.0], "sigma_time": [1.0]})

@@ -49,7 +49,7 @@ from ..core.signals import float_array, is_signal, require_image_data, require_m
 __all__ = ["UMSE", "umse", "umse_from_references", "umse_spatial", "split_parity", "upsnr", "Decibels",
            "mean_level", "UPSNR_PEAK_RULE", "temporal_reach", "references_seen",
            "compare_unsupervised", "format_unsupervised_table", "signal_change_bias", "kendall_tau",
-           "same_ranking", "plot_upsnr_vs_psnr"]
+           "same_ranking", "plot_upsnr_vs_psnr", "tune_filter"]
 
 _PARITY = ((0, 0), (0, 1), (1, 0), (1, 1))
 
@@ -418,3 +418,46 @@ def plot_upsnr_vs_psnr(rows: list[dict], ax=None, *, title=None):
         ax.set_title(title)
     ax.legend(fontsize=8)
     return ax
+
+
+def tune_filter(name: str, noisy, *, gap: int, grid: dict | None = None, peak=None):
+    """A classic filter with its settings chosen by **uPSNR** at *gap* -- the tuned baseline for data
+    without truth (:func:`temnb.judge.metrics.tune_filter` tunes on the truth).  Only settings whose
+    temporal reach stays below *gap* are tried: one that read the reference frames would score its own
+    input and always win.  Returns a :class:`temnb.judge.metrics.Tuned` with ``upsnr`` (dB, one
+    *peak* for every setting: by default the noisy movie's mean level), ``params``, ``estimate``,
+    ``table`` (every setting tried) and ``on_edge``; ``skipped`` lists the settings left out."""
+    import itertools
+
+    from ..classic import filters
+    from .metrics import TUNING_GRIDS, Tuned
+
+    if grid is None:
+        if name not in TUNING_GRIDS:
+            raise ParameterError(f"no default tuning grid for {name!r}; pass grid={{setting: values}}")
+        grid = TUNING_GRIDS[name]
+    gap = _gap_of(gap, name)
+    y, _ = unwrap(noisy)
+    require_movie(y, min_frames=2 * gap + 1, source=source_label(noisy), what=f"tuning by uPSNR at gap {gap}")
+    peak, rule = _peak(peak, y)
+    best, table, skipped = None, [], []
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid, values))
+        if filters.temporal_reach(name, **params) >= gap:
+            skipped.append(params)
+            continue
+        estimate = filters.apply(name, noisy, **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TemnbWarning)   # uMSE <= 0 gives inf: kept, and it wins
+            score = float(upsnr(estimate, noisy, gap=gap, peak=peak))
+        table.append({**params, "upsnr": score})
+        if best is None or score > best[0]:
+            best = (score, params, estimate)
+    if best is None:
+        raise ParameterError(f"every setting of {name!r} in the grid reads {gap} or more frames away, so none can "
+                             f"be scored at gap {gap}", hint="use a larger gap (a longer movie) or a smaller grid")
+    score, params, estimate = best
+    tried = {k: sorted({row[k] for row in table}) for k in grid}
+    on_edge = [k for k, v in params.items() if len(tried[k]) > 1 and v in (tried[k][0], tried[k][-1])]
+    return Tuned(params=params, upsnr=score, peak=rule, gap=gap, estimate=estimate, table=table,
+                 on_edge=on_edge, skipped=skipped)

@@ -4,5 +4,5 @@ Imports only from ``temnb.core``."""
 from ..core import lazy_submodules
 
 __getattr__, __dir__ = lazy_submodules(__name__, (
-    "files", "frame_files", "calibration", "counts", "photon_transfer", "survey", "bundled",
+    "files", "frame_files", "calibration", "counts", "photon_transfer", "survey", "bundled", "streaming",
 ))

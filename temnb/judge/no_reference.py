@@ -201,7 +201,7 @@ def umse_spatial(denoised_sub, noisy, *, sub=(0, 0)) -> UMSE:
 #: How uPSNR takes its peak when none is given: the noisy movie's mean level.  Its expectation is the
 #: clean movie's mean whatever the number of frames (the range of a time-averaged noisy frame, the
 #: former rule, shrank with the movie's length and put an 8- and a 48-frame movie 3.9 dB apart).
-UPSNR_PEAK_RULE = "peak = mean level of the noisy movie (e-/px), independent of its length"
+UPSNR_PEAK_RULE = "peak = mean level of the noisy movie (in its units), independent of its length"
 
 
 class Decibels(float):

@@ -125,8 +125,7 @@ class NotebookData:
         lines = [f"DATA: {self.label}: {self.n_frames} frame{'s' * (self.n_frames != 1)} of {ny} x {nx} px"
                  + (f", {pixel:.4g} Å/px" if pixel else ", no length calibration") + "."]
         if self.has_truth:
-            lines.append("It has its ground truth: PSNR/SSIM against the truth are shown beside the "
-                         "no-reference scores.")
+            lines.append("It has its ground truth: the sections that compare with the truth run.")
         elif self.notebook in _SIMULATES_ITS_OWN:
             lines.append("No ground truth, and none is needed: this notebook simulates its own data; DATA only "
                          "suggests the pixel size and dose to simulate.")

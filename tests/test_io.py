@@ -512,7 +512,13 @@ def test_plain_hdf5_by_dataset_read_only_and_a_message_that_lists_the_datasets(t
     other = _plain_hdf5(tmp_path / "atomap.hdf5", data)
     with pytest.raises(UnsupportedFormatError, match="not one HyperSpy wrote") as info:
         temnb.load(other)
-    assert "dataset=" in str(info.value)
+    assert "dataset=" in str(info.value) and "reader=" in str(info.value)
+    assert "HSPY" in str(info.value) and "USID" in str(info.value), "the competing readers are named"
+    with pytest.raises(TemnbError):     # the reader chosen: HyperSpy's own refuses a file it did not write
+        temnb.load(other, reader="HSPY")
+    from temnb.io import bundled
+
+    assert temnb.load(bundled.real_path("adf_srtio3_110"), reader="HSPY").data.shape == (400, 380)
 
 
 def test_a_negative_pixel_size_is_reported_and_its_magnitude_kept(tmp_path):

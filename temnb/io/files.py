@@ -138,7 +138,15 @@ def count_nonfinite(data) -> int:
     return int(count.compute() if hasattr(count, "compute") else count)
 
 
-def _read_signal(path: Path, lazy: bool, select=None):
+def _readers_for(path: Path) -> list[str]:
+    """The rosettasciio readers that claim *path*'s extension (HDF5 files are claimed by several)."""
+    from rsciio import IO_PLUGINS
+
+    ext = path.suffix.lower().lstrip(".")
+    return [p["name"] for p in IO_PLUGINS if ext in [e.lower() for e in p["file_extensions"]]]
+
+
+def _read_signal(path: Path, lazy: bool, select=None, reader=None):
     """One file as a checked Signal2D (lazy: no pixel data read)."""
     fmt = FORMATS[path.suffix.lower()]
     if path.is_file() and path.stat().st_size == 0:
@@ -151,7 +159,7 @@ def _read_signal(path: Path, lazy: bool, select=None):
         with _quiet_reader(), warnings.catch_warnings():
             # rsciio's MRC reader leaves its header file handle to the garbage collector.
             warnings.simplefilter("ignore", ResourceWarning)
-            loaded = hs.load(str(path), lazy=lazy, **options)
+            loaded = hs.load(str(path), lazy=lazy, **options, **({"reader": reader} if reader else {}))
     except ImportError as exc:
         raise UnsupportedFormatError(f"needs the optional package '{exc.name}' to read {fmt} files", source=path,
                                      hint=f"pip install {exc.name}") from None
@@ -159,9 +167,12 @@ def _read_signal(path: Path, lazy: bool, select=None):
         raise
     except Exception as exc:
         if path.suffix.lower() in _HDF5_SUFFIXES and _is_plain_hdf5(path):
-            raise UnsupportedFormatError(f"is an HDF5 file but not one HyperSpy wrote ({_summary(exc)}): temnb "
-                                         "cannot tell which of its datasets is the image", source=path,
-                                         hint=_dataset_hint(path)) from None
+            readers = ", ".join(_readers_for(path)) or "none"
+            raise UnsupportedFormatError(f"is an HDF5 file but not one HyperSpy wrote ({_summary(exc)}); several "
+                                         f"readers claim its extension ({readers}) and temnb cannot tell which of "
+                                         "its datasets is the image", source=path,
+                                         hint=f"pass reader= with one of {readers} if one of them wrote it, or "
+                                              + _dataset_hint(path)) from None
         raise CorruptFileError(f"could not be read as {fmt} ({_summary(exc)}); it is truncated, corrupt or not "
                                f"a {fmt} file", source=path, hint="compare its size with the original and copy it "
                                "again") from None
@@ -345,7 +356,8 @@ def _load_hdf5_dataset(path: Path, dataset: str, lazy, pixel_size, pixel_unit, f
     return protect_raw(signal)
 
 
-def load(path, lazy=False, *, select=None, pixel_size=None, pixel_unit=None, frame_time=None, dataset=None):
+def load(path, lazy=False, *, select=None, pixel_size=None, pixel_unit=None, frame_time=None, dataset=None,
+         reader=None):
     """Load a TEM image or movie as one hyperspy ``Signal2D``.
 
     *path* is a file (DM3/DM4, MRC/MRCZ, TIFF, EMD, TIA EMI/SER, HSPY/ZSPY, NPY),
@@ -358,7 +370,8 @@ def load(path, lazy=False, *, select=None, pixel_size=None, pixel_unit=None, fra
     ``dataset`` ("/group/name") reads one dataset of a plain HDF5 file (.h5, .hdf5; e.g. from
     pycroscopy or atomap) with h5py, read-only; such files carry no calibration temnb can trust,
     so give ``pixel_size`` too.  A plain HDF5 file loaded without it gets a message that lists
-    its image datasets.  Arrays in memory: :func:`from_array`.
+    its image datasets.  ``reader`` names the rosettasciio reader (``"HSPY"``, ``"USID"``, ...) for a
+    file several readers claim.  Arrays in memory: :func:`from_array`.
 
     The result has image axes 'y', 'x' (nm when the file gives a length) and,
     for a movie, a first axis 'time' (s when known).  ``metadata.temnb`` holds
@@ -377,7 +390,9 @@ def load(path, lazy=False, *, select=None, pixel_size=None, pixel_unit=None, fra
     sizes, unit, frame_time = calibration.check_parameters(pixel_size, pixel_unit, frame_time)
     files, label, folder = _resolve(path)
     many = folder is not None
-    signal = _stack(files, lazy, select, label) if many else _read_signal(files[0], lazy, select)
+    if reader is not None and many:
+        raise ParameterError("reader= chooses the reader of one file, not of a folder of frames")
+    signal = _stack(files, lazy, select, label) if many else _read_signal(files[0], lazy, select, reader)
     where = label if many else files[0]
     tia = signal.original_metadata.get_item("ObjectInfo.AcquireInfo.FrameTime")
     hint = tia and (f"the TIA header gives a scan frame time of {tia} s (ObjectInfo.AcquireInfo.FrameTime), "

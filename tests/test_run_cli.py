@@ -197,3 +197,18 @@ def test_cli_info_shows_both_pixel_sides_of_a_non_square_pixel(capsys):
     out = capsys.readouterr().out
     assert "pixel size x    168.7 nm" in out and "pixel size y    1687 nm" in out
     assert "NOT square: y/x = 10" in out and "pixels are not square" in out
+
+
+def test_a_notebook_the_movie_is_too_short_for_is_skipped_and_the_series_goes_on(series, capsys):
+    too_short = ('from temnb.core.errors import TooFewFramesError\n'
+                 'raise TooFewFramesError("has 2 frames, but notebook 01_short needs at least 5", source="m.tif")')
+    _notebook(series / "01_short.ipynb", 'OUT_DIR = "x"\n', too_short)
+    (series / "02_broken.ipynb").unlink()
+    code = cli.main(["run", "--no-html", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, "a notebook skipped for a short movie is not a failure of the series"
+    assert "01_short  SKIPPED: TooFewFramesError" in out and "needs at least 5" in out
+    assert "00_first" in out and "01_second" in out, "the notebooks after it still ran"
+    run_dir = next((series.parent / "runs").iterdir())
+    assert json.loads((run_dir / "skipped.json").read_text()) == {
+        "01_short": "TooFewFramesError: 'm.tif': has 2 frames, but notebook 01_short needs at least 5"}

@@ -12,6 +12,7 @@ Exit codes: 0 success, 1 a notebook or a file failed, 2 bad arguments or paramet
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from ..core.errors import ParameterError, TemnbError
@@ -98,8 +99,12 @@ def _cmd_run(args) -> int:
         print(f"\nFAILED: {exc}", file=sys.stderr)
         return 1
     results = read_results(run_dir)
-    _print_results(results)
-    print(f"\nResults of {len(results)} notebook(s) are in {run_dir}")
+    skipped = json.loads((run_dir / "skipped.json").read_text()) if (run_dir / "skipped.json").is_file() else {}
+    _print_results({k: v for k, v in results.items() if k not in skipped})
+    for name, reason in skipped.items():
+        print(f"\n{name}  SKIPPED: {reason}")
+    print(f"\nResults of {len(results) - len(skipped)} notebook(s) are in {run_dir}"
+          + (f"; {len(skipped)} skipped (the movie is too short for them)" if skipped else ""))
     print(f"  merged numbers: {run_dir / 'results.json'}")
     return 0
 

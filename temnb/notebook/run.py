@@ -8,7 +8,9 @@ and writes into a new folder ``runs/<YYYYmmdd-HHMMSS>/`` of the *current* folder
 * the executed notebooks (``NN_name.ipynb``) and HTML copies (``NN_name.html``),
 * each notebook's recorded numbers (``<name>.json``, written by
   :class:`temnb.NotebookRun` because ``OUT_DIR`` is set to the run folder),
-* ``results.json``: all of them merged, ``{notebook: {...}}``.
+* ``results.json``: all of them merged, ``{notebook: {...}}``,
+* ``skipped.json``: the notebooks that stopped in their first cell because the movie has fewer
+  frames than they need (``TooFewFramesError``), with the reason; the series goes on without them.
 
 Parameters file (YAML)
 ----------------------
@@ -58,6 +60,7 @@ __all__ = [
 _NOTEBOOK_RE = re.compile(r"^(\d+)_.+\.ipynb$")
 _NUMBER_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _RESERVED = "OUT_DIR"
+_TOO_SHORT = "TooFewFramesError"   # a notebook's first cell: the movie has fewer frames than it needs
 # Parameters holding paths, and the words that mean something bundled rather than a path.
 _PATH_PARAMETERS = {"DATA", "MODEL", "REAL_IMAGE", "DARK_FRAME"}
 _KEYWORDS = {"sample", "movie", "bundled", "notebook_05"}
@@ -370,6 +373,7 @@ def run_series(
     for logger in loggers:
         logger.addFilter(quiet)
     bar = tqdm(chosen, desc="notebooks", unit="notebook", disable=not progress)
+    skipped = {}
     try:
         for i, nb in enumerate(bar):
             bar.set_postfix_str(nb.stem)
@@ -385,23 +389,18 @@ def run_series(
                     notebook=nb, run_dir=run_dir,
                     hint="install the kernel with `python3 -m ipykernel install --user`",
                 ) from None
-            except Exception as exc:
-                what = (f"in cell [{exc.exec_count}]: {exc.ename}: {exc.evalue}"
-                        if isinstance(exc, papermill.PapermillExecutionError)
-                        else f": {type(exc).__name__}: {exc}")
-                saved = output if output.exists() else None
-                if saved is not None and exporter is not None:
-                    _export_html(exporter, saved)
+            except papermill.PapermillExecutionError as exc:
+                if exc.ename != _TOO_SHORT:
+                    _fail(exc, nb, output, exporter, run_dir, chosen[i + 1:])
+                # The movie is too short for this notebook (its first cell says so): the others still run.
+                skipped[nb.stem] = f"{exc.ename}: {str(exc.evalue).splitlines()[0]}"
+                _write_skipped(run_dir, skipped)
+                if exporter is not None and output.exists():
+                    _export_html(exporter, output)
                 _write_results(run_dir)
-                not_run = ", ".join(p.stem for p in chosen[i + 1:]) or "none"
-                where = (f"The executed notebook, with the error, is saved as {saved}"
-                         if saved else f"The run folder is {run_dir}")
-                raise NotebookFailedError(
-                    f"notebook {nb.name} failed {what}\n  {where}\n"
-                    f"  Run folder: {run_dir}\n  Not run: {not_run}",
-                    notebook=nb, run_dir=run_dir,
-                    hint="open the saved notebook to see the traceback, fix the cause and run again",
-                ) from exc
+                continue
+            except Exception as exc:
+                _fail(exc, nb, output, exporter, run_dir, chosen[i + 1:])
             if exporter is not None:
                 _export_html(exporter, output)
             _write_results(run_dir)
@@ -410,3 +409,29 @@ def run_series(
         for logger in loggers:
             logger.removeFilter(quiet)
     return run_dir
+
+
+def _write_skipped(run_dir: Path, skipped: dict) -> None:
+    (run_dir / "skipped.json").write_text(json.dumps(skipped, indent=2) + "\n", encoding="utf-8")
+
+
+def _fail(exc, nb, output, exporter, run_dir, not_run_list):
+    """Stop the series at a notebook that failed, naming it and where its executed copy is."""
+    import papermill
+
+    what = (f"in cell [{exc.exec_count}]: {exc.ename}: {exc.evalue}"
+            if isinstance(exc, papermill.PapermillExecutionError)
+            else f": {type(exc).__name__}: {exc}")
+    saved = output if output.exists() else None
+    if saved is not None and exporter is not None:
+        _export_html(exporter, saved)
+    _write_results(run_dir)
+    not_run = ", ".join(p.stem for p in not_run_list) or "none"
+    where = (f"The executed notebook, with the error, is saved as {saved}"
+             if saved else f"The run folder is {run_dir}")
+    raise NotebookFailedError(
+        f"notebook {nb.name} failed {what}\n  {where}\n"
+        f"  Run folder: {run_dir}\n  Not run: {not_run}",
+        notebook=nb, run_dir=run_dir,
+        hint="open the saved notebook to see the traceback, fix the cause and run again",
+    ) from exc

@@ -3,7 +3,7 @@
 The subpackages read as the pipeline: ``core`` (what every stage uses) -> ``io`` (load, calibrate,
 count) -> ``simulation`` (abTEM + ASE truth) -> ``classic`` (Poisson statistics, filters, drift)
 -> ``nets`` (networks, training, inference) -> ``judge`` (scores with and without truth) ->
-``notebook`` (presets, runner, widgets).  The names below are the everyday API.
+``explain`` (effective filters, likelihood maps) -> ``notebook`` (presets, runner, widgets).  The names below are the everyday API.
 
 The heavy libraries (hyperspy, abTEM, torch) are imported only when a function
 that needs them is used, so ``import temnb`` is quick.
@@ -53,7 +53,7 @@ _LAZY = {
 
 # The stages of the pipeline, lowest first; each imports only from those before it
 # (tests/test_layout.py checks it).
-STAGES = ("core", "io", "simulation", "classic", "nets", "judge", "notebook")
+STAGES = ("core", "io", "simulation", "classic", "nets", "judge", "explain", "notebook")
 _SUBMODULES = set(STAGES)
 
 __all__ = sorted(set(_LAZY) | {"__version__"})

@@ -22,6 +22,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -63,6 +64,22 @@ def _child(task: str, mode: str, movie: Path, out_dir: Path) -> dict:
     import hyperspy.api  # noqa: F401  (imported before the clock starts: it is not the task)
     import torch  # noqa: F401
 
+    # ru_maxrss counts the pages of a memory-mapped input file (rosettasciio reads MRC through a memory
+    # map) as the process's own, though the system reclaims them at will; RssAnon is the memory the
+    # process itself needs.  Both are reported; a thread samples RssAnon.
+    anon = {"peak_kb": 0}
+    stop = threading.Event()
+
+    def sample_anon():
+        while not stop.is_set():
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    anon["peak_kb"] = max(anon["peak_kb"], int(line.split()[1]))
+            stop.wait(0.02)
+
+    sampler = threading.Thread(target=sample_anon, daemon=True)
+    sampler.start()
+
     lazy = mode == "lazy"
     start = time.perf_counter()
     signal = temnb.load(movie, lazy=lazy, frame_time=0.025)
@@ -85,10 +102,13 @@ def _child(task: str, mode: str, movie: Path, out_dir: Path) -> dict:
     else:
         raise SystemExit(f"unknown task {task}")
     seconds = time.perf_counter() - start
+    stop.set()
+    sampler.join()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if out.exists():
         out.unlink()
-    return {"seconds": seconds, "peak_rss_mb": peak_mb, "frames": frames, "mpix": frames * height * width / 1e6}
+    return {"seconds": seconds, "peak_rss_mb": peak_mb, "peak_anon_mb": anon["peak_kb"] / 1024, "frames": frames,
+            "mpix": frames * height * width / 1e6}
 
 
 def run_task(task: str, mode: str, movie: Path, out_dir: Path) -> dict:
@@ -124,17 +144,20 @@ def main(argv=None) -> int:
             for mode, m in measured.items():
                 row = {"task": f"{task} ({mode})", "name": task, "mode": mode, "seconds": m["seconds"],
                        "mpix_per_s": m["mpix"] / m["seconds"], "peak_rss_mb": m["peak_rss_mb"],
+                       "peak_anon_mb": m["peak_anon_mb"],
                        "frames": m["frames"], "size": size}
                 if mode == "lazy":
                     ratio = row["mpix_per_s"] / (measured["in_memory"]["mpix"] / measured["in_memory"]["seconds"])
                     row.update(ratio_to_baseline=ratio, baseline="in memory",
                                within_memory_bound=m["peak_rss_mb"] <= BOUND_MB,
+                               anon_within_memory_bound=m["peak_anon_mb"] <= BOUND_MB,
                                within_speed_bound=ratio >= SLOWEST_RATIO)
                 rows.append(row)
                 print(f"  {row['task']:<28} {m['seconds']:8.2f} s {row['mpix_per_s']:8.2f} Mpix/s "
-                      f"peak {m['peak_rss_mb']:7.0f} MB")
+                      f"peak RSS {m['peak_rss_mb']:7.0f} MB, anonymous {m['peak_anon_mb']:7.0f} MB", flush=True)
     lazy_rows = [r for r in rows if r["mode"] == "lazy"]
-    print(f"lazy peak RSS <= {BOUND_MB} MB: {all(r['within_memory_bound'] for r in lazy_rows)}; "
+    print(f"lazy peak RSS <= {BOUND_MB} MB: {all(r['within_memory_bound'] for r in lazy_rows)} "
+          f"(anonymous: {all(r['anon_within_memory_bound'] for r in lazy_rows)}); "
           f"lazy throughput >= {SLOWEST_RATIO:.0%} of in memory: {all(r['within_speed_bound'] for r in lazy_rows)}")
     finish("streaming", rows, quick=args.quick, out=args.out, movie={"frames": frames, "size": size, "dtype": "uint16"},
            bound_mb=BOUND_MB, slowest_ratio=SLOWEST_RATIO)

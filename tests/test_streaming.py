@@ -48,6 +48,8 @@ def test_block_size_follows_the_budget_and_covers_the_overlap(monkeypatch):
     monkeypatch.setenv(streaming.BLOCK_MB_ENV, "256")
     assert streaming.block_frames((1024, 1024)) == 64          # 256 MB of float32 frames
     assert streaming.block_frames((1024, 1024), reach=16) == 128, "overlap at most ~25 % of the block"
+    monkeypatch.delenv(streaming.BLOCK_MB_ENV)
+    assert streaming.block_frames((1024, 1024)) == 32          # the default: 128 MB
 
 
 @pytest.mark.parametrize("name", [n for n in filters.FILTERS if n != "anscombe_bm3d"])

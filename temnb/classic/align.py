@@ -372,9 +372,23 @@ def estimate_drift(movie, *, prefilter="gaussian", sigma_A=None, sigma_px: float
                     yield lo + i, previous, frame
                 previous = frame
 
-    if reference == "mean":
+    if reference == "mean" and not lazy:
         to_mean(as_is, "drift: pass 1")
         to_mean(aligned, "drift: pass 2")
+        shifts -= shifts.mean(axis=0)
+    elif reference == "mean":
+        # Each pass reads its frames twice (the sum, then each frame against it): the pre-denoised and
+        # the aligned blocks are computed once and kept on disk, not recomputed, nor held in memory.
+        from ..io.streaming import BlockCache
+
+        pre = BlockCache(prefiltered)
+        to_mean(lambda: ((lo, frames, frames) for lo, frames in pre), "drift: pass 1")
+        first_pass = shifts.copy()
+        moved = BlockCache(lambda: ((lo, _shift_frames(frames, first_pass[lo:lo + len(frames)], order=3,
+                                                       mode="nearest")) for lo, frames in pre))
+        to_mean(lambda: ((lo, ref, frames) for (lo, ref), (_, frames) in zip(moved, pre)), "drift: pass 2")
+        moved.close()
+        pre.close()
         shifts -= shifts.mean(axis=0)
     elif reference == "first":
         first_frame = next(prefiltered())[1][0]

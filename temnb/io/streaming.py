@@ -13,7 +13,7 @@ to the last bit for the filters).
 The result is a lazy signal (nothing more is computed until it is saved or computed), or, with
 ``out=``, a file written block by block: ``.hspy`` through HyperSpy's lazy writer, ``.mrc``
 through ``mrcfile``.  The peak memory is that of a few blocks, whatever the movie's length;
-:func:`block_frames` sizes the blocks (``TEMNB_BLOCK_MB``, default 256 MB of float32 per block).
+:func:`block_frames` sizes the blocks (``TEMNB_BLOCK_MB``, default 128 MB of float32 per block).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import numpy as np
 from ..core.errors import ParameterError, TemnbWarning, UnsupportedFormatError
 from ..core.signals import is_signal
 
-__all__ = ["is_lazy", "block_frames", "time_blocks", "map_frames", "stream_sum", "STREAM_FORMATS"]
+__all__ = ["is_lazy", "block_frames", "time_blocks", "map_frames", "stream_sum", "BlockCache", "STREAM_FORMATS"]
 
 BLOCK_MB_ENV = "TEMNB_BLOCK_MB"
 STREAM_FORMATS = (".hspy", ".zspy", ".mrc")
@@ -42,10 +42,10 @@ def is_lazy(data) -> bool:
 
 
 def block_frames(frame_shape, reach: int = 0, *, budget_mb: float | None = None, bytes_per_value: int = 4) -> int:
-    """Frames per block: *budget_mb* (default ``TEMNB_BLOCK_MB`` or 256) of values, and at least
+    """Frames per block: *budget_mb* (default ``TEMNB_BLOCK_MB`` or 128) of values, and at least
     4 x the 2 x *reach* overlap frames so that re-reading the overlap costs at most ~25 %."""
     if budget_mb is None:
-        budget_mb = float(os.environ.get(BLOCK_MB_ENV, "256") or 256)
+        budget_mb = float(os.environ.get(BLOCK_MB_ENV, "128") or 128)
     per_frame = int(np.prod(frame_shape)) * bytes_per_value
     by_budget = max(1, int(budget_mb * 2 ** 20 // per_frame))
     return max(by_budget, 8 * int(reach), 1)
@@ -71,6 +71,37 @@ def _block_signal(signal, lo: int, hi: int, array):
     return rewrap(np.asarray(array), part)
 
 
+class BlockCache:
+    """Blocks of frames computed once and read back from a temporary file, for methods that pass over
+    a long movie several times (``estimate_drift``): the disk holds them, not the memory.  Plain reads
+    and writes, not a memory map, so the pages read back are the system's cache, not the process's."""
+
+    def __init__(self, make_blocks):
+        self._make = make_blocks        # () -> iterator of (first frame, block array)
+        self._file = None
+        self._index = []                # (first frame, offset, shape, dtype)
+
+    def __iter__(self):
+        if self._file is None:
+            import tempfile
+
+            self._file = tempfile.TemporaryFile(prefix="temnb_blocks_")
+            for lo, block in self._make():
+                block = np.ascontiguousarray(block)
+                self._index.append((lo, self._file.tell(), block.shape, block.dtype))
+                self._file.write(block.tobytes())
+                yield lo, block
+            self._file.flush()
+            return
+        for lo, offset, shape, dtype in self._index:
+            self._file.seek(offset)
+            yield lo, np.fromfile(self._file, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+
+
 def stream_sum(signal, *, dtype=np.float64, progress: bool = False, desc: str = "summing") -> np.ndarray:
     """The sum over time of a lazy movie, one block at a time (float64)."""
     from tqdm.auto import tqdm
@@ -90,8 +121,8 @@ def map_frames(func, signal, *, reach: int = 0, out=None, dtype=None, block: int
     """Apply *func* (in-memory signal -> signal of the same frames) to a lazy movie block by block.
 
     *reach*: frames on each side that *func* reads for one frame (0 for frame-by-frame work).
-    The first block is computed now (it gives the result's metadata, and any error shows at
-    once); the others when the result is computed or saved.  With *out* (``.hspy``, ``.mrc``)
+    The first ``2 reach + 1`` frames are processed now (they give the result's metadata, and any
+    error shows at once); the blocks when the result is computed or saved.  With *out* (``.hspy``, ``.mrc``)
     the result is written there block by block and the file is returned, loaded lazily.
     ``pass_index=True`` calls ``func(block, first_frame)`` (e.g. to pick the block's drift shifts).
     """
@@ -116,27 +147,26 @@ def map_frames(func, signal, *, reach: int = 0, out=None, dtype=None, block: int
         # One block at a time, whatever dask's scheduler: memory stays bounded, hyperspy's slicing
         # of the shared input signal is not thread-safe, and some filters (bm3d) run their own pools.
         with _ONE_BLOCK_AT_A_TIME, warnings.catch_warnings():
-            warnings.simplefilter("ignore", TemnbWarning)   # what concerns the movie was said on block 1
+            warnings.simplefilter("ignore", TemnbWarning)   # what concerns the movie was said by the probe
             block_signal = _block_signal(signal, lo, hi, array)
             result = func(block_signal, lo) if pass_index else func(block_signal)
             values = np.asarray(result.data if is_signal(result) else result)[a - lo: b - lo]
             bar.update(b - a)
         return values
 
-    first_lo, first_hi, first_a, first_b = blocks[0]
-    first_block = _block_signal(signal, first_lo, first_hi, data[first_lo:first_hi].compute())
-    first_result = func(first_block, first_lo) if pass_index else func(first_block)
-    first = np.asarray(first_result.data if is_signal(first_result) else first_result)[first_a - first_lo:
-                                                                                       first_b - first_lo]
-    bar.update(first_b - first_a)
-    dtype = np.dtype(dtype or first.dtype)
-    pieces = [da.from_array(first.astype(dtype, copy=False), chunks=first.shape)]
-    for lo, hi, a, b in blocks[1:]:
+    # A few frames first: the result's metadata and dtype, and any error at once (not after an hour).
+    probe_hi = min(n, max(2 * int(reach) + 1, 2))
+    probe = func(_block_signal(signal, 0, probe_hi, data[:probe_hi].compute()), 0) if pass_index else \
+        func(_block_signal(signal, 0, probe_hi, data[:probe_hi].compute()))
+    sample = np.asarray(probe.data if is_signal(probe) else probe)[:1]
+    dtype = np.dtype(dtype or sample.dtype)
+    pieces = []
+    for lo, hi, a, b in blocks:
         task = dask.delayed(run, pure=False)(lo, hi, a, b, data[lo:hi])
-        pieces.append(da.from_delayed(task, shape=(b - a,) + first.shape[1:], dtype=first.dtype).astype(dtype))
+        pieces.append(da.from_delayed(task, shape=(b - a,) + sample.shape[1:], dtype=sample.dtype).astype(dtype))
     lazy_data = da.concatenate(pieces, axis=0)
-    template = first_result if is_signal(first_result) else signal
-    result = rewrap(first, template)           # in-memory template with the result's metadata ...
+    template = probe if is_signal(probe) else signal
+    result = rewrap(sample, template)          # in-memory template with the result's metadata ...
     result = result.as_lazy()                  # ... then the whole movie, lazily
     result.data = lazy_data
     for axis_out, axis_in in zip(result.axes_manager.navigation_axes, signal.axes_manager.navigation_axes):

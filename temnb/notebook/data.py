@@ -42,6 +42,8 @@ MIN_FRAMES = {
     "07_unsupervised_video_udvd": (5, "UDVD sees 5 frames at once (WINDOW) and trains on the movie itself"),
     "08_blind_spot_wcvd": (5, "UDVD, compared here, sees 5 frames at once (WCVD 3); both train on the movie itself"),
     "09_evaluating_without_ground_truth": (3, "uPSNR compares a frame with its neighbours: 3 frames at gap 1"),
+    "10_effective_filters": (1, "a network's effective filter is found at a pixel of one frame"),
+    "11_likelihood_maps": (1, "the likelihood test compares one denoised frame with its counts"),
 }
 _SIMULATES_ITS_OWN = {"04_simulating_training_data"}
 # The smallest frame side (px) each notebook works with (networks need room for their patches).

@@ -43,12 +43,12 @@ def is_lazy(data) -> bool:
 
 def block_frames(frame_shape, reach: int = 0, *, budget_mb: float | None = None, bytes_per_value: int = 4) -> int:
     """Frames per block: *budget_mb* (default ``TEMNB_BLOCK_MB`` or 128) of values, and at least
-    4 x the 2 x *reach* overlap frames so that re-reading the overlap costs at most ~25 %."""
+    3 x the 2 x *reach* overlap frames so that re-reading the overlap costs at most a third."""
     if budget_mb is None:
         budget_mb = float(os.environ.get(BLOCK_MB_ENV, "128") or 128)
     per_frame = int(np.prod(frame_shape)) * bytes_per_value
     by_budget = max(1, int(budget_mb * 2 ** 20 // per_frame))
-    return max(by_budget, 8 * int(reach), 1)
+    return max(by_budget, 6 * int(reach), 1)
 
 
 def time_blocks(n_frames: int, block: int, reach: int = 0) -> list[tuple[int, int, int, int]]:

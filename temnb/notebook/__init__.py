@@ -5,4 +5,5 @@ from ..core import lazy_submodules
 
 __getattr__, __dir__ = lazy_submodules(__name__, (
     "presets", "parameters", "data", "results", "run", "regression", "cli", "widgets",
+    "explorer_views", "explorers",
 ))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import json
+import types
 import typing
 from pathlib import Path
 
@@ -39,21 +40,28 @@ def _evaluate(node: ast.expr, where: str):
                                   "X | Y or Literal[...]") from None
 
 
-def declared_types(notebook) -> dict:
-    """``{name: type}`` for the annotated assignments of *notebook*'s ``parameters`` cell."""
+def parameters_cell(notebook):
+    """The parsed (``ast``) ``parameters`` cell of *notebook*: a Module, None when it has no such
+    cell, or SyntaxError's text when the cell does not parse."""
     path = Path(notebook)
     nb = json.loads(path.read_text(encoding="utf-8"))
     for cell in nb.get("cells", []):
         if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
             source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
             try:
-                tree = ast.parse(source)
-            except SyntaxError:
-                return {}
-            return {node.target.id: _evaluate(node.annotation, f"{path.name}, parameter {node.target.id}")
-                    for node in tree.body
-                    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)}
-    return {}
+                return ast.parse(source)
+            except SyntaxError as exc:
+                return str(exc)
+    return None
+
+
+def declared_types(notebook) -> dict:
+    """``{name: type}`` for the annotated assignments of *notebook*'s ``parameters`` cell."""
+    tree = parameters_cell(notebook)
+    if not isinstance(tree, ast.Module):
+        return {}
+    return {node.target.id: _evaluate(node.annotation, f"{Path(notebook).name}, parameter {node.target.id}")
+            for node in tree.body if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)}
 
 
 def describe_type(annotation) -> str:
@@ -65,7 +73,7 @@ def describe_type(annotation) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Literal:
         return " | ".join(repr(a) for a in args)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         return " | ".join(describe_type(a) for a in args)
     if origin is not None:
         return f"{origin.__name__}[{', '.join(describe_type(a) for a in args)}]"
@@ -84,7 +92,7 @@ def _convert(value, annotation):
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Literal:
         return value if any(value == a and type(value) is type(a) for a in args) else _NO
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         for option in args:
             converted = _convert(value, option)
             if converted is not _NO:

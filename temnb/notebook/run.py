@@ -37,6 +37,7 @@ The bundled names (``sample``, ``bundled``, the real files' short names) stay as
 """
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import json
 import logging
@@ -186,22 +187,16 @@ def _declared(notebook: Path) -> set[str] | None:
     Parsed with ``ast`` rather than papermill's line pattern, which drops a line
     whose comment contains '=' (``DATA = "sample"  # "sample" = bundled``).
     """
-    import ast
+    from .parameters import parameters_cell
 
-    nb = json.loads(notebook.read_text(encoding="utf-8"))
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
-            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-            try:
-                tree = ast.parse(source)
-            except SyntaxError:
-                return None  # papermill will inject anyway; the kernel reports the syntax error
-            names = set()
-            for node in tree.body:
-                targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-                names |= {t.id for t in targets if isinstance(t, ast.Name)}
-            return names
-    return None
+    tree = parameters_cell(notebook)
+    if tree is None or isinstance(tree, str):
+        return None  # no cell, or it does not parse: papermill injects anyway; the kernel reports the error
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
 
 
 def _new_run_dir(out_dir, root: Path) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from voila_browser import browser_tools, click_png_point, readout, voila_page, wait_until
+from browser_pages import browser_tools, click_png_point, readout, voila_page, wait_until
 
 
 def main() -> int:

@@ -250,3 +250,33 @@ def test_a_click_far_from_every_column_keeps_the_choice(counted):
     assert explorer.state["column"] == 0
     explorer.select_column(0)
     assert "column 0 at row 10.0" in explorer.text
+
+
+def test_explorers_show_a_still_picture_where_no_widget_can_be_drawn(movie, dncnn, counted):
+    """IPython's PNG formatter takes the explorers' picture (bytes, not ipywidgets' memoryview): what
+    nbconvert and papermill keep when no front end draws the widget."""
+    import warnings
+
+    from IPython.core.formatters import PNGFormatter
+
+    noisy, denoised = counted
+    shown = (explorers.EffectiveFilterExplorer(dncnn, movie, dose=DOSE, half=6),
+             explorers.LikelihoodExplorer(noisy, denoised, columns=[[12.0, 12.0], [36.0, 36.0]]))
+    for explorer in shown:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            png = PNGFormatter()(explorer)
+        assert isinstance(png, bytes) and png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_likelihood_explorer_says_when_it_found_no_columns(counted):
+    """A lattice without vacuum: the flattest part is lattice and no blob passes; the readout says
+    so and how to give the columns, instead of asking for a click on nothing."""
+    import warnings
+
+    noisy, denoised = counted
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the vacuum search warns that a lattice frame may be no vacuum
+        explorer = explorers.LikelihoodExplorer(noisy, denoised)
+    assert explorer.state["column"] is None and not len(explorer.state["verdicts"])
+    assert "no columns found" in explorer.text and "columns=" in explorer.text

@@ -295,3 +295,13 @@ def test_bad_input_raises_clear_errors():
         L.column_llr(counts, denoised, columns=[[16, 16]], vacuum_level=0.45, radius_px=3, thresholds="paper")
     with pytest.raises(ParameterError):
         L.column_llr(counts, denoised, columns=[[16, 16]], vacuum_level=-1, radius_px=3)
+
+
+def test_the_vacuum_level_is_found_on_frames_too_small_for_32_px_blocks():
+    """A 48 x 48 movie holds one 32 px block: the vacuum search uses blocks that fit the frame."""
+    from temnb.simulation import synthetic
+
+    noisy, clean = synthetic.counted_movie(4, (48, 48), dose=2.0, seed=1)
+    series = L.llr_over_time(noisy, clean, columns=[[12.0, 12.0], [36.0, 36.0]])
+    assert series.llr.shape == (2, 4)
+    assert abs(series.vacuum_level - 2.0) < 0.2, series.vacuum_level

@@ -221,6 +221,12 @@ def _block_dispersion(total, block):
     return mean, disp, np.sqrt((2 + 1 / safe) / (n - 3))   # Poisson: var(s^2) ~ (mu + 2 mu^2)/n
 
 
+def vacuum_block(frame_shape) -> int:
+    """The block side (px) for ``estimate_dose(..., vacuum="auto")`` on frames of *frame_shape*:
+    32 px, smaller on small frames so that about 4 x 4 blocks fit (never below 4 px)."""
+    return max(4, min(32, min(int(n) for n in frame_shape[-2:]) // 4))
+
+
 def estimate_dose(movie, vacuum="auto", *, block: int = 32, flat_z: float = 3.0,
                   brightness_tol: float = 0.02, name=None) -> DoseEstimate:
     """Electrons per pixel per frame, measured in vacuum (a movie or a single frame).

@@ -399,6 +399,10 @@ def format_likelihood(state) -> list[str]:
              (f"thresholds: real >= {state['real']:.4g}, spurious <= {state['spurious']:.4g}; "
               f"vacuum {state['vacuum_level']:.4g} e-/px, region radius {state['radius_px']:.2f} px")]
     k = state["column"]
+    if not len(state["verdicts"]):
+        lines.append("no columns found on the denoised frame (LoG blobs above the noise of its flattest part): "
+                     "give columns=[(row, col), ...], or detect={'polarity': 'auto'} for dark columns")
+        return lines
     if k is None:
         lines.append("no column chosen: click one on the map")
         return lines
@@ -455,7 +459,7 @@ def draw_likelihood(figure, state) -> dict:
         right.axvline(state["frame"], color="#00e5ff", lw=1)
         right.set_title(f"column {state['column']}: LLR over time", fontsize=8)
     else:
-        right.set_title("no column chosen", fontsize=8)
+        right.set_title("no columns found" if not len(state["verdicts"]) else "no column chosen", fontsize=8)
     right.axhline(state["real"], color=VERDICT_COLOURS["real"], ls="--", lw=1)
     right.axhline(state["spurious"], color=VERDICT_COLOURS["spurious"], ls="--", lw=1)
     right.set_xlabel("frame", fontsize=8)

@@ -91,7 +91,7 @@ class _ClickableFigure(widgets.VBox):
             self.click(*pixel)
 
     def _repr_png_(self):  # a static picture where widgets cannot be shown (nbconvert without state)
-        return self.image.value
+        return bytes(self.image.value)   # ipywidgets 8 holds a memoryview, which IPython refuses
 
 
 class EffectiveFilterExplorer(_ClickableFigure):

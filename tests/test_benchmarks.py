@@ -122,3 +122,16 @@ def test_streaming_benchmark_quick_run_measures_both_paths(tmp_path):
     assert all(row["peak_rss_mb"] > 0 and row["seconds"] > 0 for row in rows.values())
     assert rows[("gaussian_3d", "lazy")]["ratio_to_baseline"] > 0
     assert report["bound_mb"] == 2048
+
+
+def test_likelihood_benchmark_quick_run_derives_thresholds_beside_the_papers(tmp_path):
+    module = _load("bench_likelihood")
+    out = tmp_path / "likelihood.json"
+    assert module.main(["--quick", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rows = {row.get("defocus_nm"): row for row in report["rows"][1:]}
+    assert set(rows) == {5.0, -8.0} and report["paper_thresholds"] == [0.005, -0.006]
+    for row in rows.values():
+        assert row["threshold_real"] >= row["threshold_spurious"]
+        assert row["dose_per_A2"] == 121.0 or abs(row["dose_per_A2"] - 121) < 1
+    assert rows[5.0]["auc"] > 0.9 > rows[-8.0]["auc"]  # contrast over the disk, or none

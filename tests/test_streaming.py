@@ -78,6 +78,30 @@ def test_blocks_are_what_the_function_sees(movies, small_blocks):
     assert sum(seen) < 23 * 3
 
 
+def test_a_block_is_freed_before_the_next_is_read(movies, small_blocks, tmp_path):
+    """HyperSpy signals are reference cycles: unless map_frames collects them, every block's signals
+    (and their arrays) wait for Python's cyclic collector and pile up on a long movie."""
+    import gc
+    import weakref
+
+    _, lazy = movies
+    previous, alive = [], []
+
+    def track(block):
+        alive.append(sum(ref() is not None for ref in previous))
+        result = filters.apply("gaussian", block, sigma=1.0)
+        previous[:] = [weakref.ref(block), weakref.ref(result)]
+        return result
+
+    gc.disable()           # as when the collector's thresholds are not reached between blocks
+    try:
+        streaming.map_frames(track, lazy, reach=0, progress=False, out=tmp_path / "g.mrc")
+    finally:
+        gc.enable()
+    # (the first call is the probe, whose result map_frames keeps as the template of the output)
+    assert len(alive) > 3 and max(alive[2:]) == 0, alive
+
+
 @pytest.mark.parametrize("reference", ["mean", "first", "previous"])
 def test_drift_of_a_lazy_movie_matches_the_in_memory_drift(movies, small_blocks, reference):
     eager, lazy = movies

@@ -17,6 +17,7 @@ through ``mrcfile``.  The peak memory is that of a few blocks, whatever the movi
 """
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import warnings
@@ -152,6 +153,11 @@ def map_frames(func, signal, *, reach: int = 0, out=None, dtype=None, block: int
             result = func(block_signal, lo) if pass_index else func(block_signal)
             values = np.asarray(result.data if is_signal(result) else result)[a - lo: b - lo]
             bar.update(b - a)
+            # HyperSpy signals are reference cycles (signal <-> axes manager): without a collection
+            # here each block's input and result arrays wait for Python's cyclic collector, and
+            # several blocks pile up (a 1024^2 Gaussian 3-D peaked at 2.1 GB instead of ~1 GB).
+            del result, block_signal
+            gc.collect()
         return values
 
     # A few frames first: the result's metadata and dtype, and any error at once (not after an hour).

@@ -187,22 +187,33 @@ def lab_page(notebook, tools, *, workdir, timeout=120, wait_for=(), log=None):
 
 
 def wait_until(driver, condition, timeout=30, message=""):
-    """Wait until ``condition(driver)`` is truthy; returns its value."""
+    """Wait until ``condition(driver)`` is truthy; returns its value.  An element that the widget
+    re-rendered between finding it and reading it (stale) or not yet drawn just means "not yet"."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(lambda d: condition(d), message)
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+                         ).until(lambda d: condition(d), message)
+
+
+def _read(driver, script, selector, what):
+    """Find and read in one JavaScript call, so that a re-render in between cannot make it stale."""
+    from selenium.common.exceptions import NoSuchElementException
+
+    value = driver.execute_script(script, selector)
+    if value is None:
+        raise NoSuchElementException(f"no {what} for {selector!r} on the page")
+    return value
 
 
 def image_src(driver, selector) -> str:
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.CSS_SELECTOR, f"{selector} img, img{selector}").get_attribute("src")
+    return _read(driver, "const e = document.querySelector(`${arguments[0]} img, img${arguments[0]}`);"
+                         "return e === null ? null : e.getAttribute('src');", selector, "image")
 
 
 def readout(driver, selector) -> str:
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.CSS_SELECTOR, f"{selector} pre").text
+    return _read(driver, "const e = document.querySelector(`${arguments[0]} pre`);"
+                         "return e === null ? null : e.innerText;", selector, "readout")
 
 
 def click_png_point(driver, selector, x, y):

@@ -77,14 +77,14 @@ def _drive(page, filters, llr):
     assert "row 20, col 12" in filters.text
     wait_until(page, lambda d: _lines(readout(d, f"{FILTER}-readout")) == _lines(filters.text),
                message="the filter readout did not follow the click")
-    assert image_src(page, f"{FILTER}-image") != before
+    wait_until(page, lambda d: image_src(d, f"{FILTER}-image") != before, message="the picture did not change")
     before = image_src(page, f"{FILTER}-image")
     press_slider(page, f"{FILTER}-frame", Keys.ARROW_RIGHT, times=2)
     filters.frame_slider.value = 2
     assert "frame 2, row 20, col 12" in filters.text
     wait_until(page, lambda d: _lines(readout(d, f"{FILTER}-readout")) == _lines(filters.text),
                message="the filter readout did not follow the frame slider")
-    assert image_src(page, f"{FILTER}-image") != before
+    wait_until(page, lambda d: image_src(d, f"{FILTER}-image") != before, message="the picture did not change")
 
     # --- the likelihood map: a click near column 3, then frame 1
     assert _lines(readout(page, f"{LLR}-readout")) == _lines(llr.text)
@@ -94,11 +94,11 @@ def _drive(page, filters, llr):
     assert llr.state["column"] == 3
     wait_until(page, lambda d: _lines(readout(d, f"{LLR}-readout")) == _lines(llr.text),
                message="the likelihood readout did not follow the click")
-    assert image_src(page, f"{LLR}-image") != before
+    wait_until(page, lambda d: image_src(d, f"{LLR}-image") != before, message="the picture did not change")
     before = image_src(page, f"{LLR}-image")
     press_slider(page, f"{LLR}-frame", Keys.ARROW_RIGHT)
     llr.frame_slider.value = 1
     wait_until(page, lambda d: _lines(readout(d, f"{LLR}-readout")) == _lines(llr.text),
                message="the likelihood readout did not follow the frame slider")
-    assert "frame 1:" in readout(page, f"{LLR}-readout")
-    assert image_src(page, f"{LLR}-image") != before
+    wait_until(page, lambda d: "frame 1:" in readout(d, f"{LLR}-readout"), message="the frame did not move")
+    wait_until(page, lambda d: image_src(d, f"{LLR}-image") != before, message="the picture did not change")

@@ -42,7 +42,7 @@ from ..core.dose import Dose
 from ..core.errors import DataShapeError, DataValueError, ParameterError
 from ..core.signals import is_signal, rewrap, unwrap
 from ..io.calibration import pixel_size_angstrom
-from ..io.counts import DoseEstimate, estimate_dose, require_counts, vacuum_block
+from ..io.counts import DoseEstimate, estimate_dose, require_counts
 from ..judge.columns import ColumnSet, detect_columns
 
 __all__ = [
@@ -339,10 +339,7 @@ def _vacuum_level(vacuum_level, noisy, vacuum):
         return positive(vacuum_level, "vacuum_level (e-/px)", hint="the vacuum's counts per pixel, e.g. 0.45"), "given"
     # From the raw counts, not the denoised frame: a denoiser that brightens or darkens the
     # vacuum would otherwise move lambda_v towards its own columns.
-    if vacuum is None:   # blocks that fit the frame, so that small frames and crops work too
-        estimate = estimate_dose(noisy, "auto", block=vacuum_block(np.shape(getattr(noisy, "data", noisy))))
-    else:
-        estimate = estimate_dose(noisy, vacuum)
+    estimate = estimate_dose(noisy, "auto" if vacuum is None else vacuum)
     return estimate.dose_per_pixel, f"raw counts' vacuum ({estimate.method})"
 
 

@@ -221,17 +221,17 @@ def _block_dispersion(total, block):
     return mean, disp, np.sqrt((2 + 1 / safe) / (n - 3))   # Poisson: var(s^2) ~ (mu + 2 mu^2)/n
 
 
-def vacuum_block(frame_shape) -> int:
-    """The block side (px) for ``estimate_dose(..., vacuum="auto")`` on frames of *frame_shape*:
-    32 px, smaller on small frames so that about 4 x 4 blocks fit (never below 4 px)."""
+def _default_block(frame_shape) -> int:
+    """32 px, smaller on small frames so that about 4 x 4 blocks fit (never below 4 px)."""
     return max(4, min(32, min(int(n) for n in frame_shape[-2:]) // 4))
 
 
-def estimate_dose(movie, vacuum="auto", *, block: int = 32, flat_z: float = 3.0,
+def estimate_dose(movie, vacuum="auto", *, block: int | None = None, flat_z: float = 3.0,
                   brightness_tol: float = 0.02, name=None) -> DoseEstimate:
     """Electrons per pixel per frame, measured in vacuum (a movie or a single frame).
 
-    ``vacuum='auto'`` sums the movie over time, cuts it into ``block``-sized squares and
+    ``vacuum='auto'`` sums the movie over time, cuts it into ``block``-sized squares (default
+    32 px, smaller on frames under 128 px so that about 4 x 4 blocks fit) and
     takes each block's index of dispersion (variance/mean, a fitted plane removed): pure
     Poisson gives ~1, specimen structure pushes it above 1.  Blocks within ``flat_z``
     standard errors of 1 are flat; of those, the ones within ``brightness_tol`` of the
@@ -264,6 +264,7 @@ def estimate_dose(movie, vacuum="auto", *, block: int = 32, flat_z: float = 3.0,
     def expected_dispersion(level):
         return gf + n_frames * go / np.maximum(level, 1e-300)
     if auto:
+        block = _default_block(total.shape) if block is None else block
         if block < 4 or (total.shape[0] // block) * (total.shape[1] // block) < 2:
             raise ParameterError(f"block={block} leaves fewer than 2 blocks in a {total.shape} frame",
                                  source=source, hint="use a smaller block, e.g. block=16")

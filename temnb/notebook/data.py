@@ -193,7 +193,7 @@ def _dose(movie, is_counts):
     from ..core import metadata as md
     from ..core.dose import Dose
     from ..io.calibration import frame_time_s, pixel_size_angstrom
-    from ..io.counts import estimate_dose, vacuum_block
+    from ..io.counts import estimate_dose
 
     pixel, ftime = pixel_size_angstrom(movie), frame_time_s(movie)
     recorded = md.get(movie, "dose_per_pixel")
@@ -204,7 +204,7 @@ def _dose(movie, is_counts):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TemnbWarning)
-            est = estimate_dose(movie, block=vacuum_block(movie.axes_manager.signal_shape))
+            est = estimate_dose(movie)
     except TemnbError as exc:
         return None, f"no vacuum to measure it in ({exc.problem.split(':')[0]})"
     if not est.dose_per_pixel > 0:

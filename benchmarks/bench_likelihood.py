@@ -58,9 +58,8 @@ def main(argv=None) -> int:
     for df in [*defoci, "pooled"] if len(in_range) > 1 else defoci:
         pooled = df == "pooled"
         image = [images[d] for d in in_range] if pooled else images[df]
-        disk = L.REGION_RADIUS_A / pixel
-        contrast = float(np.median([im.ravel()[L.disk_region(p, disk, im.shape)].mean() / im[vacuum].mean() - 1
-                                    for im in (image if pooled else [image]) for p in truth.positions_px]))
+        contrast = float(np.median([L.contrast_over_disk(im, truth, vacuum, pixel_size_A=pixel)
+                                    for im in (image if pooled else [image])]))
         start = time.perf_counter()
         if pooled:
             d = L.derive_thresholds(image, [truth] * len(image), [vacuum] * len(image), dose=dose, pixel_size_A=pixel,

@@ -305,3 +305,17 @@ def test_the_vacuum_level_is_found_on_frames_too_small_for_32_px_blocks():
     series = L.llr_over_time(noisy, clean, columns=[[12.0, 12.0], [36.0, 36.0]])
     assert series.llr.shape == (2, 4)
     assert abs(series.vacuum_level - 2.0) < 0.2, series.vacuum_level
+
+
+def test_contrast_over_disk_is_the_median_column_against_the_vacuum():
+    image = np.full((40, 40), 2.0)
+    vacuum = np.zeros_like(image, dtype=bool)
+    vacuum[:8] = True
+    cols = [[20.0, 10.0], [20.0, 20.0], [20.0, 30.0]]
+    for (r, c), level in zip(cols, (1.0, 1.5, 3.0)):      # disks darker, darker, brighter than the vacuum
+        image.ravel()[L.disk_region((r, c), 3.0, image.shape)] = level
+    assert L.contrast_over_disk(image, cols, vacuum, radius_px=3.0) == pytest.approx(1.5 / 2 - 1)
+    # a disk of radius 3 px at 0.5 Å per pixel is 1.5 Å
+    assert L.contrast_over_disk(image, cols, vacuum, radius_A=1.5, pixel_size_A=0.5) == pytest.approx(-0.25)
+    with pytest.raises(ParameterError):
+        L.contrast_over_disk(image, cols, np.zeros_like(vacuum))

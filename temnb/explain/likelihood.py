@@ -55,6 +55,7 @@ __all__ = [
     "ThresholdDerivation",
     "add_phantom_columns",
     "column_llr",
+    "contrast_over_disk",
     "derive_thresholds",
     "disk_region",
     "expected_llr",
@@ -634,6 +635,29 @@ def add_phantom_columns(clean, phantom_positions_px, real_positions_px, *, radiu
         r0, r1, c0, c1 = max(r - k, 0), min(r + k + 1, image.shape[0]), max(c - k, 0), min(c + k + 1, image.shape[1])
         image[r0:r1, c0:c1] += column[r0 - (r - k):r1 - (r - k), c0 - (c - k):c1 - (c - k)]
     return image
+
+
+def contrast_over_disk(image, columns, vacuum, *, radius_A: float = REGION_RADIUS_A, radius_px=None,
+                       pixel_size_A=None) -> float:
+    """What the test has to work with: the median over *columns* of (the mean of *image* over the
+    column's disk) / (its mean over the boolean *vacuum* mask) - 1.  About -0.2 for Pt at +5 nm
+    defocus, a few per cent at the sample's -8 nm, where no dose makes the test decide; the expected
+    LLR goes as its square (:func:`expected_llr`).  *image*: a clean frame (array or Signal2D)."""
+    arr, template = unwrap(image, name="the image")
+    if np.ndim(arr) != 2:
+        raise DataShapeError(f"needs one frame (rows, columns), got shape {np.shape(arr)}")
+    arr = np.asarray(arr, dtype=np.float64)
+    mask = np.asarray(vacuum, dtype=bool)
+    if mask.shape != arr.shape or not mask.any():
+        raise ParameterError(f"vacuum must be a non-empty boolean mask of the image's shape {arr.shape}")
+    r_px = _radius_px(radius_A, radius_px, _pixel_size(pixel_size_A, template), "the disk")
+    level = arr[mask].mean()
+    flat = arr.ravel()
+    regions = [disk_region(p, r_px, arr.shape) for p in _positions(columns)]
+    means = [flat[r].mean() for r in regions if r.size]          # disks wholly outside the frame: none
+    if not means:
+        raise ParameterError("no column's disk lies inside the image", hint="give columns in the image's pixels")
+    return float(np.median(means) / level - 1)
 
 
 def roc_auc(positives, negatives) -> float:
